@@ -1,0 +1,80 @@
+"""The project schema as numbered migrations, recorded in ``schema_version``.
+
+Opening a project applies the migrations it lacks in one transaction; a project whose schema
+is newer than this mlwb knows is refused before anything is touched.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "project info, audit events, charter versions",
+        [
+            """CREATE TABLE project_info (
+                name VARCHAR NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL,
+                created_by VARCHAR NOT NULL
+            )""",
+            "CREATE SEQUENCE events_id_seq START 1",
+            """CREATE TABLE events (
+                id BIGINT PRIMARY KEY DEFAULT nextval('events_id_seq'),
+                happened_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+                stage VARCHAR NOT NULL,
+                action VARCHAR NOT NULL,
+                summary VARCHAR NOT NULL,
+                details JSON NOT NULL
+            )""",
+            """CREATE TABLE charters (
+                version INTEGER PRIMARY KEY,
+                saved_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+                note VARCHAR NOT NULL,
+                body JSON NOT NULL
+            )""",
+        ],
+    ),
+]
+
+LATEST_SCHEMA = MIGRATIONS[-1][0]
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The highest applied migration, or None when the file has no mlwb schema."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return None
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def create_version_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the bookkeeping table for migrations."""
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS schema_version (
+            version INTEGER PRIMARY KEY,
+            description VARCHAR NOT NULL,
+            applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+            applied_by VARCHAR NOT NULL
+        )"""
+    )
+
+
+def apply_migrations(
+    con: duckdb.DuckDBPyConnection, current: int, applied_by: str, upto: int = LATEST_SCHEMA
+) -> list[int]:
+    """Apply migrations after ``current`` up to ``upto``; the caller owns the transaction."""
+    done: list[int] = []
+    for version, description, statements in MIGRATIONS:
+        if current < version <= upto:
+            for statement in statements:
+                con.execute(statement)
+            con.execute(
+                "INSERT INTO schema_version (version, description, applied_by) VALUES (?, ?, ?)",
+                [version, description, applied_by],
+            )
+            done.append(version)
+    return done
