@@ -8,42 +8,8 @@ from typing import Any
 import click
 
 from app.cli import debug_option, emit, json_option, project_option
-from app.domain.metrics import METRICS, TaskType
-from app.domain.project import CharterVersion
-
-
-def charter_text(found: CharterVersion) -> str:
-    """A charter as readable text, one field a line."""
-    c = found.charter
-    budget = c.budget
-    spend = []
-    if budget.time_hours is not None:
-        spend.append(f"{budget.time_hours:g} h")
-    if budget.cost is not None:
-        spend.append(f"{budget.cost:g} {budget.currency}".strip())
-    lines = [
-        f"charter v{found.version}  saved {found.saved_at:%Y-%m-%d %H:%M}"
-        + (f"  ({found.note})" if found.note else ""),
-        f"  name            {c.name}",
-        f"  objective       {c.objective}",
-        f"  decision        {c.decision or '-'}",
-        f"  stakeholders    {', '.join(c.stakeholders) or '-'}",
-        f"  task            {c.task.value} ({c.task.label})",
-        f"  target          {c.target}",
-        f"  positive class  {c.positive_class or '-'}",
-        f"  time column     {c.time_column or '-'}",
-        f"  success         {c.primary_text()}  ({METRICS[c.primary_metric].label})",
-        f"  constraints     {'; '.join(x.text() for x in c.constraints) or '-'}",
-        f"  explainable     {'required' if c.explainable else 'not required'}",
-        f"  budget          {', '.join(spend) or '-'}",
-    ]
-    for source in c.data_sources:
-        lines.append(f"  data source     {source.name}: {source.description}")
-        if source.limits:
-            lines.append(f"                  limits: {source.limits}")
-    if c.notes:
-        lines.append(f"  notes           {c.notes}")
-    return "\n".join(lines)
+from app.domain.metrics import TaskType
+from app.services.problem import describe_charter
 
 
 @click.group("problem")
@@ -66,7 +32,7 @@ def show(project: Path, number: int | None, as_json: bool) -> None:
     found = svc.charter_version(store, number) if number else svc.current_charter(store)
     if found is None:
         raise MlwbError("this project has no charter yet", hint="set one with: mlwb problem set")
-    emit(found.model_dump(mode="json"), as_json, lambda: charter_text(found))
+    emit(found.model_dump(mode="json"), as_json, lambda: describe_charter(found))
 
 
 @problem.command("history")
@@ -176,4 +142,4 @@ def set_(
         with store.connect() as con:
             merged["name"] = repo.project_info(con).name
     saved = svc.save_charter(store, merged, note=save_note)
-    emit(saved.model_dump(mode="json"), as_json, lambda: "saved " + charter_text(saved))
+    emit(saved.model_dump(mode="json"), as_json, lambda: "saved " + describe_charter(saved))

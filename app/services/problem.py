@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 
 from app.domain.charter import Charter, DataFacts, Problem, parse_charter, problems_against_data
+from app.domain.metrics import METRICS
 from app.domain.project import CharterVersion
 from app.errors import MlwbError, ValidationFailed
 from storage import repositories as repo
@@ -136,3 +137,37 @@ def merge_fields(base: Charter | None, updates: dict[str, Any]) -> dict[str, Any
     merged = base.model_dump(mode="json") if base else {}
     merged.update({k: v for k, v in updates.items() if v is not None})
     return merged
+
+
+def describe_charter(found: CharterVersion) -> str:
+    """A charter as readable text, one field a line."""
+    c = found.charter
+    budget = c.budget
+    spend = []
+    if budget.time_hours is not None:
+        spend.append(f"{budget.time_hours:g} h")
+    if budget.cost is not None:
+        spend.append(f"{budget.cost:g} {budget.currency}".strip())
+    lines = [
+        f"charter v{found.version}  saved {found.saved_at:%Y-%m-%d %H:%M}"
+        + (f"  ({found.note})" if found.note else ""),
+        f"  name            {c.name}",
+        f"  objective       {c.objective}",
+        f"  decision        {c.decision or '-'}",
+        f"  stakeholders    {', '.join(c.stakeholders) or '-'}",
+        f"  task            {c.task.value} ({c.task.label})",
+        f"  target          {c.target}",
+        f"  positive class  {c.positive_class or '-'}",
+        f"  time column     {c.time_column or '-'}",
+        f"  success         {c.primary_text()}  ({METRICS[c.primary_metric].label})",
+        f"  constraints     {'; '.join(x.text() for x in c.constraints) or '-'}",
+        f"  explainable     {'required' if c.explainable else 'not required'}",
+        f"  budget          {', '.join(spend) or '-'}",
+    ]
+    for source in c.data_sources:
+        lines.append(f"  data source     {source.name}: {source.description}")
+        if source.limits:
+            lines.append(f"                  limits: {source.limits}")
+    if c.notes:
+        lines.append(f"  notes           {c.notes}")
+    return "\n".join(lines)

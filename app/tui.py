@@ -1,0 +1,141 @@
+"""The Textual app: one mode per lifecycle stage, a stage stepper, help, palette, errors."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from app.domain.guide import STAGE_GUIDE, STAGE_PURPOSE
+from app.domain.project import ProjectInfo
+from app.domain.stages import Stage, StageStatus
+from app.errors import MlwbError, ValidationFailed
+from app.services.lifecycle import stage_statuses
+from screens.base import StageScreen
+from screens.modals import ErrorModal, HelpModal
+from screens.overview import StageOverviewScreen
+from screens.problem import ProblemScreen
+from storage import repositories as repo
+from storage.db import ProjectStore
+
+
+@dataclass
+class StatusRefreshed(Message):
+    """Fresh lifecycle states were computed from the store."""
+
+    info: ProjectInfo
+    statuses: list[StageStatus]
+
+
+def _overview(stage: Stage):  # noqa: ANN202 - a screen factory for MODES
+    return lambda: StageOverviewScreen(stage)
+
+
+class MlwbApp(App[None]):
+    """mlwb: the whole ML lifecycle, one stage per mode."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "mlwb"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    MODES = {
+        Stage.PROBLEM.value: ProblemScreen,
+        **{stage.value: _overview(stage) for stage in list(Stage)[1:]},
+    }
+    DEFAULT_MODE = Stage.PROBLEM.value
+    BINDINGS = [
+        *[
+            Binding(
+                str(stage.number),
+                f"stage('{stage.value}')",
+                stage.title,
+                show=False,
+                tooltip=STAGE_PURPOSE[stage],
+                id=f"stage.{stage.value}",
+            )
+            for stage in Stage
+        ],
+        Binding("f1", "help", "Help", tooltip="Help on this stage", id="app.help"),
+        Binding("question_mark", "help", "Help", show=False, id="app.help_q"),
+        Binding("ctrl+q", "quit", "Quit", tooltip="Leave mlwb", id="app.quit"),
+    ]
+
+    def __init__(self, store: ProjectStore, start: Stage = Stage.PROBLEM) -> None:
+        super().__init__()
+        self.store = store
+        self.start = start
+        self.statuses: list[StageStatus] = []
+        self.project_name = store.root.name
+
+    def on_mount(self) -> None:
+        self.title = self.project_name
+        self.switch_mode(self.start.value)
+        self.refresh_status()
+
+    # -- lifecycle state -------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="status", exit_on_error=False)
+    def refresh_status(self) -> None:
+        """Recompute every stage's state off the UI thread."""
+        statuses = stage_statuses(self.store)
+        with self.store.connect() as con:
+            info = repo.project_info(con)
+        self.post_message(StatusRefreshed(info, statuses))
+
+    def on_status_refreshed(self, message: StatusRefreshed) -> None:
+        self.statuses = message.statuses
+        self.project_name = message.info.name
+        self.title = message.info.name
+        if isinstance(self.screen, StageScreen):
+            self.screen.show_statuses(message.statuses)
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def action_stage(self, name: str) -> None:
+        """Switch to a stage (all stages open; locked ones say what to do first)."""
+        self.switch_mode(name)
+
+    def action_help(self) -> None:
+        """Help on the current stage."""
+        stage = self.current_mode if self.current_mode in Stage._value2member_map_ else "problem"
+        self.push_screen(HelpModal(STAGE_GUIDE[Stage(stage)]))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for stage in Stage:
+            yield SystemCommand(
+                f"Go to {stage.number} {stage.title}",
+                STAGE_PURPOSE[stage],
+                lambda s=stage.value: self.action_stage(s),
+            )
+        yield SystemCommand("Help", "What this stage is for and how to use it", self.action_help)
+        if isinstance(screen, StageScreen):
+            yield from screen.palette_commands()
+        yield from super().get_system_commands(screen)
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def report_worker_error(self, worker: Worker[object]) -> None:
+        """Show a failed worker's error: a notification or, with detail, the error modal."""
+        error = worker.error
+        if isinstance(error, ValidationFailed):
+            detail = "\n".join(f"{f}: {m}" for f, m in error.problems)
+            self.push_screen(ErrorModal(error.message, f"{detail}\n\n{error.hint}".strip()))
+        elif isinstance(error, MlwbError):
+            self.notify(
+                error.one_line(), title="Not done", severity="error", markup=False, timeout=8
+            )
+        elif error is not None:
+            text = "".join(traceback.format_exception(error))
+            self.push_screen(
+                ErrorModal(f"Unexpected error in {worker.description or worker.name}", text)
+            )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            self.report_worker_error(event.worker)

@@ -1,0 +1,61 @@
+"""The base of every stage screen: header, stage stepper, body and footer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult, SystemCommand
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+from textual.worker import Worker, WorkerState
+
+from app.domain.stages import Stage, StageStatus
+from screens.widgets.stepper import StageStep, Stepper
+
+if TYPE_CHECKING:
+    from app.tui import MlwbApp
+
+
+class StageScreen(Screen[None]):
+    """A lifecycle stage. Subclasses set ``stage`` and implement ``compose_body``."""
+
+    stage: ClassVar[Stage]
+
+    @property
+    def mlwb(self) -> MlwbApp:
+        """The app, typed."""
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="◆")
+        yield Stepper(self.stage)
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        """The stage's own widgets."""
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.stage.number} {self.stage.title}"
+        if self.mlwb.statuses:
+            self.show_statuses(self.mlwb.statuses)
+
+    def on_screen_resume(self) -> None:
+        self.mlwb.refresh_status()
+
+    def show_statuses(self, statuses: list[StageStatus]) -> None:
+        """Receive fresh lifecycle states (called by the app on the UI thread)."""
+        self.query_one(Stepper).show(statuses)
+
+    def on_stage_step_chosen(self, event: StageStep.Chosen) -> None:
+        self.mlwb.action_stage(event.stage.value)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            self.mlwb.report_worker_error(event.worker)
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """Stage-specific actions for the command palette."""
+        yield from ()
