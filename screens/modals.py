@@ -108,12 +108,13 @@ class HelpModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-dialog", classes="dialog"):
-            yield Markdown(self.text + self.KEYS, id="help-text")
+            with VerticalScroll(id="help-scroll"):
+                yield Markdown(self.text + self.KEYS, id="help-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close (esc)", id="close", variant="primary")
 
     def on_mount(self) -> None:
-        self.query_one("#help-text").focus()
+        self.query_one("#help-scroll").focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss()

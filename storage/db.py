@@ -28,7 +28,7 @@ from app.errors import (
     SchemaTooNew,
 )
 from storage.artifacts import remove_stale_temporaries
-from storage.schema import LATEST_SCHEMA, apply_migrations, create_version_table, schema_version
+from storage.schema import apply_migrations, create_version_table, latest_schema, schema_version
 
 PROJECT_DB = "project.duckdb"
 ARTIFACTS = "artifacts"
@@ -141,20 +141,21 @@ class ProjectStore:
                     f"{store.db_path} is a DuckDB file but not an mlwb project",
                     hint="open the folder of an mlwb project, or create one with mlwb new",
                 )
-            if current > LATEST_SCHEMA:
+            latest = latest_schema()
+            if current > latest:
                 raise SchemaTooNew(
                     f"this project has schema version {current}, written by a newer mlwb; "
-                    f"this mlwb ({mlwb_version()}) reads up to version {LATEST_SCHEMA}",
+                    f"this mlwb ({mlwb_version()}) reads up to version {latest}",
                     hint="upgrade mlwb to open it; the project was not changed",
                 )
-            if current < LATEST_SCHEMA:
+            if current < latest:
                 done = apply_migrations(con, current, mlwb_version())
                 con.execute(
                     "INSERT INTO events (stage, action, summary, details) VALUES (?, ?, ?, ?)",
                     [
                         "project",
                         "migrated",
-                        f"schema migrated from version {current} to {LATEST_SCHEMA}",
+                        f"schema migrated from version {current} to {latest}",
                         f'{{"applied": {done}}}',
                     ],
                 )
@@ -176,10 +177,7 @@ class ProjectStore:
                     hint="restore the project folder from a copy; mlwb did not change it",
                 ) from exc
             if "Permission denied" in text or "Read-only" in text:
-                raise ProjectReadOnly(
-                    f"{self.db_path} cannot be opened for writing: {text}",
-                    hint="make the project folder writable, or copy it somewhere writable",
-                ) from exc
+                return self._connect_read_only(exc)
             raise ProjectCorrupt(
                 f"{self.db_path} cannot be opened: {text}",
                 hint="check the file; restore the folder from a copy if it is damaged",
@@ -188,6 +186,16 @@ class ProjectStore:
             raise ProjectCorrupt(
                 f"{self.db_path} cannot be opened: {exc}",
                 hint="restore the project folder from a copy; mlwb did not change it",
+            ) from exc
+
+    def _connect_read_only(self, cause: Exception) -> duckdb.DuckDBPyConnection:
+        """Fall back to reading a project whose files cannot be written."""
+        try:
+            return duckdb.connect(str(self.db_path), read_only=True)
+        except duckdb.Error as exc:
+            raise ProjectReadOnly(
+                f"{self.db_path} cannot be opened: {cause}",
+                hint="make the project folder readable and writable, or copy it elsewhere",
             ) from exc
 
     @contextlib.contextmanager
@@ -222,8 +230,13 @@ class ProjectStore:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
-            except BaseException:
+            except BaseException as exc:
                 con.execute("ROLLBACK")
+                if isinstance(exc, duckdb.Error) and "read-only" in str(exc).lower():
+                    raise ProjectReadOnly(
+                        "this project is read-only here: the change was not saved",
+                        hint="make the project folder writable, or copy it somewhere writable",
+                    ) from exc
                 raise
             try:
                 con.execute("COMMIT")

@@ -40,6 +40,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
 LATEST_SCHEMA = MIGRATIONS[-1][0]
 
 
+def latest_schema() -> int:
+    """The schema version this mlwb writes (read at call time so tests can extend it)."""
+    return MIGRATIONS[-1][0]
+
+
 def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
     """The highest applied migration, or None when the file has no mlwb schema."""
     exists = con.execute(
@@ -63,13 +68,11 @@ def create_version_table(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def apply_migrations(
-    con: duckdb.DuckDBPyConnection, current: int, applied_by: str, upto: int = LATEST_SCHEMA
-) -> list[int]:
-    """Apply migrations after ``current`` up to ``upto``; the caller owns the transaction."""
+def apply_migrations(con: duckdb.DuckDBPyConnection, current: int, applied_by: str) -> list[int]:
+    """Apply every migration after ``current``; the caller owns the transaction."""
     done: list[int] = []
     for version, description, statements in MIGRATIONS:
-        if current < version <= upto:
+        if current < version:
             for statement in statements:
                 con.execute(statement)
             con.execute(

@@ -31,7 +31,7 @@ metric, the evaluation gate compares against that threshold, and monitoring aler
 3. Choose the task type, the target column and — for binary tasks — the positive class.
 4. Pick the primary metric and a threshold you could defend in a meeting.
 5. Add secondary constraints: a minimum recall, a maximum p95 latency in milliseconds.
-6. Save with **ctrl+s**. Every save is a new charter version; **h** shows the history.
+6. Save with **ctrl+s**. Every save is a new charter version; **F2** shows the history.
 
 **Common pitfalls.**
 - Accuracy on imbalanced data: 76 % accuracy is what "always say no" scores on adult.
