@@ -137,9 +137,6 @@ def set_(
                 budget[key] = flags[flag]
         merged["budget"] = budget
     if "name" not in merged:
-        from storage import repositories as repo
-
-        with store.connect() as con:
-            merged["name"] = repo.project_info(con).name
+        merged["name"] = svc.project_name(store)
     saved = svc.save_charter(store, merged, note=save_note)
     emit(saved.model_dump(mode="json"), as_json, lambda: "saved " + describe_charter(saved))

@@ -72,6 +72,8 @@ class MlwbApp(App[None]):
         self.start = start
         self.statuses: list[StageStatus] = []
         self.project_name = store.root.name
+        self._status_running = False
+        self._status_again = False
 
     def on_mount(self) -> None:
         self.title = self.project_name
@@ -80,15 +82,29 @@ class MlwbApp(App[None]):
 
     # -- lifecycle state -------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="status", exit_on_error=False)
     def refresh_status(self) -> None:
-        """Recompute every stage's state off the UI thread."""
+        """Recompute every stage's state off the UI thread (coalescing repeated requests)."""
+        if self._status_running:
+            self._status_again = True
+            return
+        self._status_running = True
+        self._read_status()
+
+    @work(thread=True, group="status", exit_on_error=False, description="Reading project state")
+    def _read_status(self) -> None:
         statuses = stage_statuses(self.store)
         with self.store.connect() as con:
             info = repo.project_info(con)
         self.post_message(StatusRefreshed(info, statuses))
 
+    def _status_done(self) -> None:
+        self._status_running = False
+        if self._status_again:
+            self._status_again = False
+            self.refresh_status()
+
     def on_status_refreshed(self, message: StatusRefreshed) -> None:
+        self._status_done()
         self.statuses = message.statuses
         self.project_name = message.info.name
         self.title = message.info.name
@@ -138,4 +154,6 @@ class MlwbApp(App[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR:
+            if event.worker.group == "status":
+                self._status_done()
             self.report_worker_error(event.worker)

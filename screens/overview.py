@@ -31,7 +31,7 @@ class StageOverviewScreen(StageScreen):
         super().show_statuses(statuses)
         status = next(s for s in statuses if s.stage is self.stage)
         box = self.query_one("#stage-state", Static)
-        lines = [f"State: {status.state.value}", status.summary]
+        lines = [status.state.label, status.summary]
         if status.next_step and not status.summary.endswith(status.next_step):
             lines.append(f"Next: {status.next_step}")
         box.update("\n".join(lines))

@@ -53,6 +53,7 @@ class CharterLoaded(Message):
     """The newest charter was read from the store (None before the first save)."""
 
     current: CharterVersion | None
+    project_name: str
 
 
 @dataclass
@@ -110,6 +111,7 @@ class ProblemScreen(StageScreen):
     def __init__(self) -> None:
         super().__init__(name="problem")
         self.current: CharterVersion | None = None
+        self.project_name = ""
         self.constraints: list[dict[str, Any]] = []
         self._touched: set[str] = set()
         self._show_all = False
@@ -269,10 +271,13 @@ class ProblemScreen(StageScreen):
     @work(thread=True, exclusive=True, group="charter", exit_on_error=False)
     def load_charter(self) -> None:
         """Read the newest charter off the UI thread (the store may be busy)."""
-        self.post_message(CharterLoaded(charter_service.current_charter(self.mlwb.store)))
+        store = self.mlwb.store
+        name = charter_service.project_name(store)
+        self.post_message(CharterLoaded(charter_service.current_charter(store), name))
 
     def on_charter_loaded(self, message: CharterLoaded) -> None:
         self.current = message.current
+        self.project_name = message.project_name
         if message.current:
             self.fill(message.current.charter)
         else:
@@ -284,7 +289,7 @@ class ProblemScreen(StageScreen):
         self._filling = True
         try:
             c = charter
-            self.query_one("#f-name", Input).value = c.name if c else self.mlwb.project_name
+            self.query_one("#f-name", Input).value = c.name if c else self.project_name
             self.query_one("#f-objective", TextArea).text = c.objective if c else ""
             self.query_one("#f-decision", Input).value = c.decision if c else ""
             self.query_one("#f-stakeholders", Input).value = ", ".join(c.stakeholders) if c else ""

@@ -134,30 +134,7 @@ def cross_field_problems(charter: Charter) -> list[Problem]:
     """Rules that involve more than one field: metric fits task, threshold in range, etc."""
     problems: list[Problem] = []
     task = charter.task
-    if not charter.objective:
-        problems.append(("objective", "describe the business objective in one or two sentences"))
-    if not charter.target:
-        problems.append(("target", "name the target column the model will predict"))
-    spec = METRICS.get(charter.primary_metric)
-    fitting = ", ".join(m.name for m in metrics_for(task))
-    if spec is None or charter.primary_metric == LATENCY_METRIC:
-        problems.append(
-            (
-                "primary_metric",
-                f"unknown metric {charter.primary_metric!r}; for {task.label} use one of {fitting}",
-            )
-        )
-    elif task not in spec.tasks:
-        problems.append(
-            ("primary_metric", f"{spec.label} does not fit {task.label}; use one of {fitting}")
-        )
-    elif not spec.in_range(charter.threshold):
-        problems.append(
-            (
-                "threshold",
-                f"{charter.threshold:g} is outside the range of {spec.label} {spec.range_text()}",
-            )
-        )
+    problems.extend(_field_problems(charter.model_dump()))
     if task is TaskType.BINARY and not charter.positive_class:
         problems.append(
             (
@@ -207,6 +184,38 @@ def _friendly(error: Mapping[str, Any]) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
+def _field_problems(data: Mapping[str, Any]) -> list[Problem]:
+    """Checks that need only the raw fields, so they run even when other fields fail typing:
+    blank objective or target, an unknown or unfitting metric, a threshold out of range."""
+    problems: list[Problem] = []
+    if not str(data.get("objective") or "").strip():
+        problems.append(("objective", "describe the business objective in one or two sentences"))
+    if not str(data.get("target") or "").strip():
+        problems.append(("target", "name the target column the model will predict"))
+    raw_task = data.get("task")
+    task = TaskType(raw_task) if raw_task in TaskType._value2member_map_ else None
+    metric = data.get("primary_metric")
+    if metric is None:
+        return problems
+    spec = METRICS.get(str(metric))
+    fitting = ", ".join(m.name for m in metrics_for(task)) if task else ""
+    if spec is None or metric == LATENCY_METRIC:
+        allowed = f"for {task.label} use one of {fitting}" if task else "see the metric list"
+        problems.append(("primary_metric", f"unknown metric {metric!r}; {allowed}"))
+        return problems
+    if task is not None and task not in spec.tasks:
+        problems.append(
+            ("primary_metric", f"{spec.label} does not fit {task.label}; use one of {fitting}")
+        )
+        return problems
+    threshold = data.get("threshold")
+    if isinstance(threshold, int | float) and not spec.in_range(float(threshold)):
+        problems.append(
+            ("threshold", f"{threshold:g} is outside the range of {spec.label} {spec.range_text()}")
+        )
+    return problems
+
+
 def parse_charter(data: Mapping[str, Any]) -> Charter:
     """Validate raw charter data; raise ``ValidationFailed`` listing every problem by field."""
     try:
@@ -220,6 +229,10 @@ def parse_charter(data: Mapping[str, Any]) -> Charter:
                 continue
             loc = ".".join(str(p) for p in error["loc"])
             problems.append((loc, _friendly(error)))
+        named = {field for field, _ in problems}
+        for field, message in _field_problems(data):
+            if field not in named:
+                problems.append((field, message))
         raise ValidationFailed(
             "the charter is not valid", problems, hint="fix the fields named and save again"
         ) from None

@@ -39,6 +39,16 @@ class StageState(StrEnum):
     LOCKED = "locked"
 
     @property
+    def label(self) -> str:
+        """The state in words."""
+        return {
+            "done": "Done",
+            "current": "Up next",
+            "attention": "Needs attention",
+            "locked": "Locked",
+        }[self.value]
+
+    @property
     def glyph(self) -> str:
         """A one-character marker for the stepper."""
         return {"done": "✓", "current": "●", "attention": "!", "locked": "○"}[self.value]

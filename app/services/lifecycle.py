@@ -85,4 +85,4 @@ def stage_statuses(store: ProjectStore) -> list[StageStatus]:
 
 
 def _locked(stage: Stage, why: str) -> StageStatus:
-    return StageStatus(stage=stage, state=StageState.LOCKED, summary=f"Locked: {why}")
+    return StageStatus(stage=stage, state=StageState.LOCKED, summary=why)

@@ -23,6 +23,12 @@ def current_charter(store: ProjectStore) -> CharterVersion | None:
         return repo.latest_charter(con)
 
 
+def project_name(store: ProjectStore) -> str:
+    """The project's name as given at creation."""
+    with store.connect() as con:
+        return repo.project_info(con).name
+
+
 def charter_history(store: ProjectStore) -> list[CharterVersion]:
     """All charter versions, newest first."""
     with store.connect() as con:

@@ -70,6 +70,8 @@ def test_required_fields_and_unknown_fields() -> None:
     assert problems["task"] == "is required"
     assert problems["threshold"] == "is required"
     assert problems["colour"] == "is not a charter field (check the spelling)"
+    assert problems["target"] == "name the target column the model will predict"
+    assert "objective" not in problems
 
 
 def test_positive_class_only_for_binary(charter_data: dict[str, Any]) -> None:

@@ -1,0 +1,20 @@
+"""Run a benchmark: ``./dev bench startup``. Benchmarks are run on purpose, never by the tests."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = {"startup": "bench.startup"}
+
+
+def main() -> None:
+    """Dispatch to one benchmark module's ``main``."""
+    names = sys.argv[1:] or list(BENCHMARKS)
+    for name in names:
+        if name not in BENCHMARKS:
+            sys.exit(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+        importlib.import_module(BENCHMARKS[name]).main()
+
+
+main()
