@@ -105,9 +105,10 @@ def test_older_project_is_migrated_once(
         ]
         migrated = [e for e in repo.list_events(con) if e.action == "migrated"]
         assert repo.count_rows(con, "migrated_marker") == 0
-    assert versions == [1, 2]
+    new = schema.LATEST_SCHEMA + 1
+    assert versions == [*range(1, new), new]
     assert len(migrated) == 1
-    assert migrated[0].details == {"applied": [2]}
+    assert migrated[0].details == {"applied": [new]}
 
 
 def test_failed_migration_leaves_project_unchanged(
@@ -115,13 +116,17 @@ def test_failed_migration_leaves_project_unchanged(
 ) -> None:
     broken = [
         *schema.MIGRATIONS,
-        (2, "broken", ["CREATE TABLE half_done (x INTEGER)", "THIS IS NOT SQL"]),
+        (
+            schema.LATEST_SCHEMA + 1,
+            "broken",
+            ["CREATE TABLE half_done (x INTEGER)", "THIS IS NOT SQL"],
+        ),
     ]
     monkeypatch.setattr(schema, "MIGRATIONS", broken)
     with pytest.raises(duckdb.ParserException):
         ProjectStore.open(store.root)
     with store.connect() as con:
-        assert schema.schema_version(con) == 1
+        assert schema.schema_version(con) == schema.LATEST_SCHEMA
         assert repo.count_rows(con, "half_done") is None
 
 
