@@ -71,7 +71,7 @@ class MlwbApp(App[None]):
         self.store = store
         self.start = start
         self.statuses: list[StageStatus] = []
-        self.project_name = store.root.name
+        self.project_name = store.name
         self._status_running = False
         self._status_again = False
 

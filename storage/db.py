@@ -68,6 +68,8 @@ class ProjectStore:
         self.db_path = self.root / PROJECT_DB
         self.artifacts = self.root / ARTIFACTS
         self.lock_wait = lock_wait_seconds() if lock_wait is None else lock_wait
+        self.name = self.root.name
+        """The project's name, read when the project is created or opened."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -95,6 +97,7 @@ class ProjectStore:
                 hint="choose a folder you can write to",
             ) from exc
         store = cls(root, lock_wait)
+        store.name = name.strip()
         building = store.root / f".{PROJECT_DB}.creating-{os.getpid()}"
         leftovers = (building, building.with_name(building.name + ".wal"))
         try:
@@ -159,6 +162,8 @@ class ProjectStore:
                         f'{{"applied": {done}}}',
                     ],
                 )
+            row = con.execute("SELECT name FROM project_info LIMIT 1").fetchone()
+            store.name = row[0] if row else store.name
         remove_stale_temporaries(store.artifacts)
         return store
 
