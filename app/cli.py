@@ -208,6 +208,12 @@ from app import cli_problem  # noqa: E402  (registers the `problem` group)
 
 cli.add_command(cli_problem.problem)
 
+from app import cli_data  # noqa: E402  (registers the `data` group)
+
+cli.add_command(cli_data.data)
+
+from app import cli_clean  # noqa: E402,F401  (adds the recipe commands to `data`)
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning expected errors into one line and exit code 1."""

@@ -19,6 +19,7 @@ from app.domain.stages import Stage, StageStatus
 from app.errors import MlwbError, ValidationFailed
 from app.services.lifecycle import stage_statuses
 from screens.base import StageScreen
+from screens.data import DataScreen
 from screens.modals import ErrorModal, HelpModal
 from screens.overview import StageOverviewScreen
 from screens.problem import ProblemScreen
@@ -46,7 +47,8 @@ class MlwbApp(App[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     MODES = {
         Stage.PROBLEM.value: ProblemScreen,
-        **{stage.value: _overview(stage) for stage in list(Stage)[1:]},
+        Stage.DATA.value: DataScreen,
+        **{stage.value: _overview(stage) for stage in list(Stage)[2:]},
     }
     DEFAULT_MODE = Stage.PROBLEM.value
     BINDINGS = [

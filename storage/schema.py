@@ -35,6 +35,41 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        2,
+        "dataset versions, column roles, project state",
+        [
+            # One row per immutable dataset version; the data is in table_name.
+            """CREATE TABLE datasets (
+                name VARCHAR NOT NULL,
+                version INTEGER NOT NULL,
+                table_name VARCHAR NOT NULL UNIQUE,
+                parent_version INTEGER,
+                kind VARCHAR,
+                source_path VARCHAR,
+                source_table VARCHAR,
+                file_hash VARCHAR,
+                options JSON,
+                recipe JSON NOT NULL,
+                n_rows BIGINT NOT NULL,
+                n_cols INTEGER NOT NULL,
+                fingerprint VARCHAR NOT NULL,
+                warnings JSON NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+                PRIMARY KEY (name, version)
+            )""",
+            """CREATE TABLE column_roles (
+                dataset VARCHAR NOT NULL,
+                column_name VARCHAR NOT NULL,
+                role VARCHAR NOT NULL,
+                PRIMARY KEY (dataset, column_name)
+            )""",
+            """CREATE TABLE project_state (
+                key VARCHAR PRIMARY KEY,
+                value VARCHAR NOT NULL
+            )""",
+        ],
+    ),
 ]
 
 LATEST_SCHEMA = MIGRATIONS[-1][0]

@@ -13,6 +13,7 @@ from app.services import problem
 from storage.db import ProjectStore, is_project
 
 DEMOS = ("adult", "bikes")
+DEMO_FILES = {"adult": "adult.csv", "bikes": "bike_sharing_hour.csv"}
 
 DEMO_CHARTERS: dict[str, dict[str, Any]] = {
     "adult": {
@@ -100,12 +101,20 @@ def ensure_demo(dataset: str, path: Path | None = None, reset: bool = False) -> 
         shutil.rmtree(target)
     if is_project(target):
         store = ProjectStore.open(target)
-        if problem.current_charter(store) is None:
-            problem.save_charter(store, DEMO_CHARTERS[dataset], note="demo charter")
-        return store
-    if target.exists() and any(target.iterdir()):
+    elif target.exists() and any(target.iterdir()):
         raise MlwbError(f"{target} exists and is not empty", hint="pass --path to an empty folder")
-    sample_data_dir()
-    store = ProjectStore.create(target, DEMO_CHARTERS[dataset]["name"])
-    problem.save_charter(store, DEMO_CHARTERS[dataset], note="demo charter")
+    else:
+        sample_data_dir()
+        store = ProjectStore.create(target, DEMO_CHARTERS[dataset]["name"])
+    _complete(store, dataset)
     return store
+
+
+def _complete(store: ProjectStore, dataset: str) -> None:
+    """Add what a demo project lacks: the charter, then the raw data (never pre-cleaned)."""
+    from app.services import browse, ingest
+
+    if problem.current_charter(store) is None:
+        problem.save_charter(store, DEMO_CHARTERS[dataset], note="demo charter")
+    if browse.current_dataset(store) is None:
+        ingest.import_file(store, sample_data_dir() / DEMO_FILES[dataset], name=dataset)

@@ -6,6 +6,7 @@ from app.domain.charter import problems_against_data
 from app.domain.guide import STAGE_PURPOSE
 from app.domain.stages import Stage, StageState, StageStatus
 from app.services.problem import data_facts
+from storage import datasets as ds
 from storage import repositories as repo
 from storage.db import ProjectStore
 
@@ -14,8 +15,11 @@ def stage_statuses(store: ProjectStore) -> list[StageStatus]:
     """One status per stage, in lifecycle order."""
     with store.connect() as con:
         charter = repo.latest_charter(con)
-        facts = data_facts(con)
-        datasets = repo.count_rows(con, "datasets") or 0
+        facts = data_facts(con, charter.charter.target if charter else None)
+        current = None
+        if facts is not None:
+            name = ds.get_state(con, ds.CURRENT_DATASET)
+            current = ds.current_version(con, name) if name else None
     statuses: list[StageStatus] = []
     if charter is None:
         statuses.append(
@@ -27,48 +31,53 @@ def stage_statuses(store: ProjectStore) -> list[StageStatus]:
                 "or mlwb problem set).",
             )
         )
+        statuses.append(_locked(Stage.DATA, "Save a charter first (stage 1)."))
     else:
-        problems = problems_against_data(charter.charter, facts) if facts else []
-        if problems:
+        c = charter.charter
+        statuses.append(
+            StageStatus(
+                stage=Stage.PROBLEM,
+                state=StageState.DONE,
+                summary=f"Charter v{charter.version}: {c.task.label} of {c.target!r}, "
+                f"success when {c.primary_text()}.",
+            )
+        )
+        if current is None or facts is None:
             statuses.append(
                 StageStatus(
-                    stage=Stage.PROBLEM,
-                    state=StageState.ATTENTION,
-                    summary=f"Charter v{charter.version} does not match the data: "
-                    + "; ".join(f"{f}: {m}" for f, m in problems),
-                    next_step="Fix the charter on the Problem screen.",
+                    stage=Stage.DATA,
+                    state=StageState.CURRENT,
+                    summary="No dataset imported yet.",
+                    next_step="Import the data the charter names (i on the Data screen, "
+                    "or mlwb data import FILE).",
                 )
             )
         else:
-            c = charter.charter
-            statuses.append(
-                StageStatus(
-                    stage=Stage.PROBLEM,
-                    state=StageState.DONE,
-                    summary=f"Charter v{charter.version}: {c.task.label} of {c.target!r}, "
-                    f"success when {c.primary_text()}.",
+            problems = problems_against_data(c, facts)
+            where = f"{current.ref}: {current.n_rows:,} rows × {current.n_cols} columns"
+            if problems:
+                statuses.append(
+                    StageStatus(
+                        stage=Stage.DATA,
+                        state=StageState.ATTENTION,
+                        summary=f"{where}; the charter does not fit it yet: "
+                        + "; ".join(f"{f}: {m}" for f, m in problems),
+                        next_step="Clean the data (see Suggestions) or correct the charter.",
+                    )
                 )
-            )
-    if charter is None:
-        statuses.append(_locked(Stage.DATA, "Save a charter first (stage 1)."))
-    elif datasets == 0:
-        statuses.append(
-            StageStatus(
-                stage=Stage.DATA,
-                state=StageState.CURRENT,
-                summary="No dataset imported yet.",
-                next_step="Import the data the charter names.",
-            )
-        )
-    else:
-        statuses.append(
-            StageStatus(stage=Stage.DATA, state=StageState.DONE, summary=f"{datasets} dataset(s).")
-        )
+            else:
+                statuses.append(
+                    StageStatus(
+                        stage=Stage.DATA,
+                        state=StageState.DONE,
+                        summary=f"{where}, recipe of {len(current.recipe)} step(s); "
+                        f"target {c.target!r} found.",
+                    )
+                )
     stages = list(Stage)
     for stage in stages[2:]:
         previous = stages[stages.index(stage) - 1]
-        prior = statuses[-1]
-        if prior.state is not StageState.DONE:
+        if statuses[-1].state is not StageState.DONE:
             statuses.append(
                 _locked(stage, f"Finish {previous.title} (stage {previous.number}) first.")
             )

@@ -12,7 +12,7 @@ import duckdb
 from app.domain.charter import Charter, DataFacts, Problem, parse_charter, problems_against_data
 from app.domain.metrics import METRICS
 from app.domain.project import CharterVersion
-from app.errors import MlwbError, ValidationFailed
+from app.errors import MlwbError
 from storage import repositories as repo
 from storage.db import ProjectStore
 
@@ -46,21 +46,19 @@ def charter_version(store: ProjectStore, number: int) -> CharterVersion:
     return found
 
 
-def data_facts(con: duckdb.DuckDBPyConnection) -> DataFacts | None:
-    """Columns (and target values) of the project's current dataset, or None without data.
+def data_facts(con: duckdb.DuckDBPyConnection, target: str | None = None) -> DataFacts | None:
+    """Columns (and the target's values) of the project's current dataset, or None without data."""
+    from app.services import browse
 
-    This is the hook the Data stage fills in: until a dataset exists there is nothing to
-    check the target and time column against.
-    """
     if not repo.count_rows(con, "datasets"):
         return None
-    return None
+    return browse.data_facts(con, target)
 
 
 def check_against_data(store: ProjectStore, charter: Charter) -> list[Problem]:
     """Problems of ``charter`` against the project's real data (empty without data)."""
     with store.connect() as con:
-        facts = data_facts(con)
+        facts = data_facts(con, charter.target)
     return problems_against_data(charter, facts) if facts else []
 
 
@@ -76,13 +74,10 @@ def save_charter(
     """Validate and store a new charter version with its audit event, in one transaction.
 
     Saving a charter identical to the current one is refused, so history only holds changes.
+    Mismatches with the current data (``check_against_data``) do not block a save: the data
+    may still need cleaning. The lifecycle status shows them.
     """
     charter = data if isinstance(data, Charter) else parse_charter(data)
-    problems = check_against_data(store, charter)
-    if problems:
-        raise ValidationFailed(
-            "the charter does not match the data", problems, hint="fix the fields named"
-        )
     with store.transaction() as con:
         previous = repo.latest_charter(con)
         if previous and previous.charter == charter:

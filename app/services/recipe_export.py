@@ -42,6 +42,7 @@ CSV_OPTIONS = (
 )
 """Read options passed through to ``pl.scan_csv`` / ``pl.read_csv``."""
 OTHER_OPTIONS = ("path", "format", "encoding", "schema_overrides")
+BLANK_LINES = ".filter(~pl.all_horizontal(pl.all().is_null()))"
 
 
 def recipe_to_json(recipe: Recipe) -> str:
@@ -123,6 +124,9 @@ def _reader_source(options: Mapping[str, Any]) -> tuple[str, str]:
             if fmt in reader
             else "return pl.read_json(path).lazy()"
         )
+    if fmt == "csv":
+        # Blank lines (e.g. at the end of the file) are skipped, as the import skips them.
+        body += BLANK_LINES
     return body, str(options.get("path", ""))
 
 

@@ -44,7 +44,15 @@ def session(tmp_path: Path, charter_data: dict[str, Any]) -> Any:
     name = f"mlwb-e2e-{tmp_path.name}"[:60]
     subprocess.run(
         [
-            "tmux", "new-session", "-d", "-s", name, "-x", "80", "-y", "24",
+            "tmux",
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "80",
+            "-y",
+            "24",
             f"cd {ROOT} && {sys.executable} -m app open {store.root}",
         ],
         check=True,
@@ -59,7 +67,10 @@ def test_walk_every_stage_in_tmux(session: str) -> None:
     first = wait_for(session, "1✓Problem")
     assert "Adult [demo]" in first
     assert "2●Data" in first
-    for stage in list(Stage)[1:]:
+    subprocess.run(["tmux", "send-keys", "-t", session, "2"], check=True)
+    shown = wait_for(session, "No dataset yet. Press i to import")
+    assert "Table (t)" in shown
+    for stage in list(Stage)[2:]:
         subprocess.run(["tmux", "send-keys", "-t", session, str(stage.number)], check=True)
         shown = wait_for(session, STAGE_PURPOSE[stage][:40])
         assert f"{stage.number}  {stage.title}" in shown

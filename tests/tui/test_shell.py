@@ -11,6 +11,7 @@ from textual.widgets import Input, Select, Static, TextArea
 from app.services import problem
 from app.tui import MlwbApp
 from screens.charter_history import CharterHistoryModal
+from screens.data import DataScreen
 from screens.modals import ConfirmModal, HelpModal
 from screens.overview import StageOverviewScreen
 from screens.problem import ProblemScreen
@@ -62,7 +63,7 @@ async def test_help_opens_for_the_current_stage(store: ProjectStore) -> None:
         assert app.screen.text.startswith("## Data")
         await pilot.press("escape")
         await pilot.pause()
-        assert isinstance(app.screen, StageOverviewScreen)
+        assert isinstance(app.screen, DataScreen)
 
 
 async def test_palette_reaches_stage_jumps(store: ProjectStore) -> None:

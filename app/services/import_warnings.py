@@ -1,0 +1,96 @@
+"""Dirt worth knowing about right after an import, found with one aggregate query.
+
+Empty columns, text padded with spaces (adult.csv's ``", "`` separator), missing-value
+markers such as ``?``, numbers stored as text, decimal commas and nested values. Each warning
+names the columns and says how to fix it at import or in the cleaning recipe.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from storage import datasets as ds
+
+_MARKERS = ("?", "na", "n/a", "#n/a", "null", "none", "nan", "-", "--", ".", "missing")
+_NESTED = ("STRUCT", "MAP", "UNION")
+
+
+def data_warnings(
+    con: duckdb.DuckDBPyConnection, relation: str, columns: list[tuple[str, str]]
+) -> list[str]:
+    """Dirt worth knowing before cleaning: empty columns, padded text, markers, mixed types."""
+    warnings: list[str] = []
+    nested = [c for c, t in columns if t.upper().startswith(_NESTED) or t.endswith("]")]
+    if nested:
+        warnings.append(
+            f"nested values (lists/structs) in {_names(nested)}; unnest or drop them in the recipe"
+        )
+    if not columns:
+        return warnings
+    markers = ", ".join(ds.quote_literal(m) for m in _MARKERS)
+    parts = ["count(*)"]
+    text = [c for c, t in columns if t.upper() == "VARCHAR"]
+    for name, _ in columns:
+        parts.append(f"count({ds.quote_ident(name)})")
+    for name in text:
+        q = ds.quote_ident(name)
+        parts += [
+            f"count_if({q} <> trim({q}))",
+            f"mode({q}) FILTER (WHERE {q} <> trim({q}))",
+            f"count_if(lower(trim({q})) IN ({markers}))",
+            f"mode({q}) FILTER (WHERE lower(trim({q})) IN ({markers}))",
+            f"count_if(try_cast(trim({q}) AS DOUBLE) IS NULL)",
+            f"count_if(regexp_full_match(trim({q}), '-?[0-9]*,[0-9]+'))",
+        ]
+    row = ds.first_row(con.execute(f"SELECT {', '.join(parts)} FROM {relation}"))
+    assert row is not None
+    total, counts, rest = row[0], row[1 : 1 + len(columns)], row[1 + len(columns) :]
+    if not total:
+        return warnings
+    empty = [c for (c, _), n in zip(columns, counts, strict=True) if n == 0]
+    if empty:
+        warnings.append(f"no values at all in {_names(empty)}")
+    non_null = dict(zip((c for c, _ in columns), counts, strict=True))
+    padded: list[tuple[str, str]] = []
+    marked: dict[str, list[tuple[str, int]]] = {}
+    comma: list[str] = []
+    for i, name in enumerate(text):
+        spaces, example, n_markers, marker, non_numeric, commas = rest[6 * i : 6 * i + 6]
+        if non_null[name] and commas / non_null[name] >= 0.8:
+            comma.append(name)
+            continue
+        if spaces:
+            padded.append((name, example))
+        if n_markers:
+            marked.setdefault(marker, []).append((name, n_markers))
+        numeric = non_null[name] - non_numeric
+        if non_null[name] and non_numeric and numeric / non_null[name] >= 0.8:
+            warnings.append(
+                f"{name!r} is text but {numeric / non_null[name]:.1%} of its values are numbers; "
+                "mark the others as missing with --null, or convert the type in the recipe"
+            )
+    if comma:
+        warnings.append(
+            f"numbers with a decimal comma in {_names(comma)} are read as text; "
+            "import with --decimal ',' (and the right --delimiter)"
+        )
+    if padded:
+        name, example = padded[0]
+        warnings.append(
+            f"text values with leading or trailing spaces in {_names([p[0] for p in padded])} "
+            f"(e.g. {example!r} in {name!r}); a trim step in the recipe removes them"
+        )
+    for marker, found in marked.items():
+        n = sum(k for _, k in found)
+        warnings.append(
+            f"{marker!r} looks like a missing-value marker ({n:,} values in "
+            f"{_names([c for c, _ in found])}); import with --null {marker!r} or use the "
+            "recipe's marker step"
+        )
+    return warnings
+
+
+def _names(columns: list[str], most: int = 5) -> str:
+    shown = ", ".join(repr(c) for c in columns[:most])
+    extra = f" and {len(columns) - most} more" if len(columns) > most else ""
+    return f"{len(columns)} column(s): {shown}{extra}" if len(columns) > 1 else shown
