@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from app.domain.dataset import ColumnSummary, DatasetVersion
+from app.domain.dataset import ColumnRole, ColumnSummary, DatasetVersion
 from app.domain.recipe import StepBase, parse_step
 from app.domain.stages import Stage
 from app.errors import MlwbError
@@ -53,6 +53,14 @@ class SuggestionsReady(Message):
 
 
 @dataclass
+class RoleChanged(Message):
+    """A column's role was stored."""
+
+    column: str
+    role: ColumnRole
+
+
+@dataclass
 class DataChanged(Message):
     """An import or a recipe change made a new current version."""
 
@@ -80,6 +88,7 @@ class DataScreen(StageScreen):
             "slash", "filter", "Filter", tooltip="Filter rows with an expression", id="data.filter"
         ),
         Binding("g", "goto", "Go to row", show=False, id="data.goto"),
+        Binding("o", "role", "Role", tooltip="Cycle the column's role", show=False, id="data.role"),
         Binding("t", "tab('tab-table')", "Table", show=False, id="data.tab_table"),
         Binding(
             "f", "tab('tab-suggest')", "Fixes", tooltip="Suggested fixes", id="data.tab_suggest"
@@ -297,7 +306,7 @@ class DataScreen(StageScreen):
         lines = [
             summary.name,
             f"type      {summary.type}",
-            f"role      {summary.role.value}",
+            f"role      {summary.role.value}  (o changes)",
             f"missing   {summary.missing:,} ({summary.missing_pct:.1f} %)",
             f"distinct  {'~' if summary.distinct_approx else ''}{summary.distinct:,}",
         ]
@@ -380,6 +389,38 @@ class DataScreen(StageScreen):
                 return
             self.row_offset = (row - 1) // PAGE * PAGE
             self.load_page()
+
+    def action_role(self) -> None:
+        """Cycle the highlighted column's role: feature, target, id, time, ignore."""
+        name = self.current_column()
+        summary = next((s for s in self.summaries if s.name == name), None)
+        if summary is None or self.version is None:
+            return
+        order = list(ColumnRole)
+        new = order[(order.index(summary.role) + 1) % len(order)]
+        self.set_role(self.version.name, summary.name, new)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="data-role")
+    def set_role(self, dataset: str, column: str, role: ColumnRole) -> None:
+        """Store a column role, then reload the column summaries."""
+        from app.services import roles
+
+        roles.set_roles(self.mlwb.store, dataset, {column: role})
+        self.post_message(RoleChanged(column, role))
+
+    def on_role_changed(self, message: RoleChanged) -> None:
+        self.summaries = [
+            s.model_copy(update={"role": message.role})
+            if s.name == message.column
+            else (
+                s.model_copy(update={"role": ColumnRole.FEATURE})
+                if message.role is ColumnRole.TARGET and s.role is ColumnRole.TARGET
+                else s
+            )
+            for s in self.summaries
+        ]
+        self._show_column()
+        self.notify(f"{message.column}: role {message.role.value}", markup=False)
 
     # -- import ------------------------------------------------------------------------------
 
