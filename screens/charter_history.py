@@ -46,8 +46,8 @@ class CharterHistoryModal(ModalScreen[CharterVersion | None]):
                 with VerticalScroll(id="history-detail-box"):
                     yield Static("Reading…", id="history-detail", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Load into form (l)", id="load", variant="primary")
-                yield Button("Close (esc)", id="close")
+                yield Button("Load into form (l)", id="load", variant="primary", compact=True)
+                yield Button("Close (esc)", id="close", compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -83,9 +83,21 @@ class DataScreen(StageScreen):
         Binding("u", "undo", "Undo", tooltip="Return to the parent version", id="data.undo"),
         Binding("right_square_bracket", "page(1)", "Next page", show=False, id="data.next"),
         Binding("left_square_bracket", "page(-1)", "Prev page", show=False, id="data.prev"),
-        Binding("s", "sort", "Sort", tooltip="Sort by the highlighted column", id="data.sort"),
         Binding(
-            "slash", "filter", "Filter", tooltip="Filter rows with an expression", id="data.filter"
+            "s",
+            "sort",
+            "Sort",
+            tooltip="Sort by the highlighted column",
+            show=False,
+            id="data.sort",
+        ),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            tooltip="Filter rows with an expression",
+            show=False,
+            id="data.filter",
         ),
         Binding("g", "goto", "Go to row", show=False, id="data.goto"),
         Binding("o", "role", "Role", tooltip="Cycle the column's role", show=False, id="data.role"),
@@ -97,7 +109,6 @@ class DataScreen(StageScreen):
             "r", "tab('tab-recipe')", "Recipe", tooltip="The recipe's steps", id="data.tab_recipe"
         ),
         Binding("escape", "cancel_work", "Cancel", show=False, id="data.cancel"),
-        Binding("f1", "app.help", "Help", id="data.help"),
     ]
 
     def __init__(self) -> None:
@@ -176,8 +187,8 @@ class DataScreen(StageScreen):
         v = message.version
         lineage = f"from v{v.parent_version}" if v.parent_version else "raw import"
         line.update(
-            f"{v.name} v{v.version} ({lineage}) · {v.n_rows:,} rows × {v.n_cols} columns · "
-            f"recipe: {len(v.recipe)} step(s) · {len(message.versions)} version(s)"
+            f"{v.name} v{v.version} ({lineage}) · {v.n_rows:,} rows × {v.n_cols} cols · "
+            f"{len(v.recipe)} step(s) · {len(message.versions)} version(s)"
         )
         self.row_offset = 0
         self._setup_grid()

@@ -68,15 +68,24 @@ class ImportDialog(ModalScreen[ImportRequest | None]):
                 yield Label("Dataset name", classes="form-label")
                 yield Input(id="i-name", placeholder="default: from the file name", compact=True)
             with Horizontal(classes="form-row import-options"):
-                yield Input(id="i-delimiter", placeholder="delimiter", compact=True)
-                yield Select(DECIMALS, id="i-decimal", allow_blank=False, compact=True)
-                yield Select(ENCODINGS, id="i-encoding", allow_blank=False, compact=True)
-                yield Input(id="i-skip", placeholder="skip rows", compact=True, restrict=r"\d*")
+                yield Label("Delimiter", classes="form-label")
+                yield Input(id="i-delimiter", placeholder="detect", compact=True)
+                yield Label("Skip rows", classes="small-label")
+                yield Input(id="i-skip", placeholder="0", compact=True, restrict=r"\d*")
             with Horizontal(classes="form-row import-options"):
-                yield Input(id="i-nulls", placeholder="null markers, e.g. ?,NA,-200", compact=True)
-                yield Input(id="i-table", placeholder="table (DuckDB/SQLite)", compact=True)
-                yield Checkbox("no header", id="i-noheader", compact=True)
-                yield Checkbox("skip bad rows", id="i-ignore", compact=True)
+                yield Label("Decimal", classes="form-label")
+                yield Select(DECIMALS, id="i-decimal", allow_blank=False, compact=True)
+                yield Label("Encoding", classes="small-label")
+                yield Select(ENCODINGS, id="i-encoding", allow_blank=False, compact=True)
+            with Horizontal(classes="form-row import-options"):
+                yield Label("Null markers", classes="form-label")
+                yield Input(id="i-nulls", placeholder="e.g. ?,NA,-200", compact=True)
+                yield Label("Table", classes="small-label")
+                yield Input(id="i-table", placeholder="DuckDB/SQLite", compact=True)
+            with Horizontal(classes="form-row import-options"):
+                yield Label("", classes="form-label")
+                yield Checkbox("no header line", id="i-noheader", compact=True)
+                yield Checkbox("skip malformed rows", id="i-ignore", compact=True)
             with VerticalScroll(id="import-preview-box"):
                 yield Static(
                     "Type a path and press ctrl+r (Preview) to see what would be imported.",
@@ -85,9 +94,11 @@ class ImportDialog(ModalScreen[ImportRequest | None]):
                 )
                 yield DataTable(id="import-rows", show_cursor=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Preview (ctrl+r)", id="preview")
-                yield Button("Import (ctrl+s)", id="confirm", variant="primary", disabled=True)
-                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Preview (ctrl+r)", id="preview", compact=True)
+                yield Button(
+                    "Import (ctrl+s)", id="confirm", variant="primary", disabled=True, compact=True
+                )
+                yield Button("Cancel (esc)", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#i-path", Input).focus()

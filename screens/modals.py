@@ -27,8 +27,8 @@ class ErrorModal(ModalScreen[None]):
             yield Label(self.error_title, id="error-title", classes="dialog-title", markup=False)
             yield TextArea(self.detail, read_only=True, id="error-detail", soft_wrap=True)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Copy", id="copy")
-                yield Button("Close", id="close", variant="primary")
+                yield Button("Copy", id="copy", compact=True)
+                yield Button("Close", id="close", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#close", Button).focus()
@@ -67,8 +67,8 @@ class ConfirmModal(ModalScreen[bool]):
                 with VerticalScroll(id="confirm-detail"):
                     yield Static(self.detail, markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self.yes} (y)", id="yes", variant="primary")
-                yield Button("Cancel (esc)", id="no")
+                yield Button(f"{self.yes} (y)", id="yes", variant="primary", compact=True)
+                yield Button("Cancel (esc)", id="no", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#yes", Button).focus()
@@ -111,7 +111,7 @@ class HelpModal(ModalScreen[None]):
             with VerticalScroll(id="help-scroll"):
                 yield Markdown(self.text + self.KEYS, id="help-text")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Close (esc)", id="close", variant="primary")
+                yield Button("Close (esc)", id="close", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#help-scroll").focus()

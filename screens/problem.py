@@ -105,7 +105,6 @@ class ProblemScreen(StageScreen):
             "ctrl+s", "save", "Save", tooltip="Save the charter as a new version", id="problem.save"
         ),
         Binding("f2", "history", "History", tooltip="Charter versions", id="problem.history"),
-        Binding("f1", "app.help", "Help", id="problem.help"),
     ]
 
     def __init__(self) -> None:

@@ -133,9 +133,9 @@ class StepDialog(ModalScreen[StepBase | None]):
                 yield Static("ctrl+r previews the step on the data.", id="s-summary", markup=False)
                 yield DataTable(id="s-sample", show_cursor=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Preview (ctrl+r)", id="preview")
-                yield Button("Apply (ctrl+s)", id="apply", variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Preview (ctrl+r)", id="preview", compact=True)
+                yield Button("Apply (ctrl+s)", id="apply", variant="primary", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
 
     async def on_mount(self) -> None:
         await self._build_fields(self.start)

@@ -71,7 +71,7 @@ async def test_import_through_the_dialog(store: ProjectStore) -> None:
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert app.screen is screen
-        assert line_text(app).startswith("adult v1 (raw import) · 32,561 rows × 15 columns")
+        assert line_text(app).startswith("adult v1 (raw import) · 32,561 rows × 15 cols")
         assert status_text(app).startswith("rows 1–100 of 32,561 · page 1/326")
         assert screen.query_one("#grid").row_count == 100
     found = browse.current_dataset(store)
@@ -185,7 +185,7 @@ async def test_step_dialog_builds_and_previews_a_derived_column(
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert app.screen is screen
-        assert "16 columns" in line_text(app)
+        assert "16 cols" in line_text(app)
     current = browse.current_dataset(adult_store)
     assert current is not None
     frame = browse.page(adult_store, current.name, current.version, offset=0, limit=5)
