@@ -49,15 +49,26 @@ def _version_text(v: Any) -> str:
 
 @data.command("suggest")
 @click.option("--dataset", "-d", help="NAME[@VERSION] (default: the current dataset).")
+@click.option(
+    "--against",
+    type=click.Path(path_type=Path),
+    help="A new file: compare its label spellings with the dataset's.",
+)
+@click.option("--column", help="Label column for --against (default: the charter's target).")
 @project_option
 @json_option
 @debug_option
-def suggest_(project: Path, dataset: str | None, as_json: bool) -> None:
+def suggest_(
+    project: Path, dataset: str | None, against: Path | None, column: str | None, as_json: bool
+) -> None:
     """List detected data issues, each with the step that fixes it."""
     from app.services import cleaning
 
     store, name, version = _resolve(project, dataset)
-    found = cleaning.suggestions(store, name, version)
+    if against is not None:
+        found = cleaning.compare_file_labels(store, name, against, column)
+    else:
+        found = cleaning.suggestions(store, name, version)
 
     def text() -> str:
         if not found:

@@ -139,4 +139,6 @@ def set_(
     if "name" not in merged:
         merged["name"] = svc.project_name(store)
     saved = svc.save_charter(store, merged, note=save_note)
+    for field, message in svc.check_against_data(store, saved.charter):
+        click.echo(f"warning: against the current data, {field}: {message}", err=True)
     emit(saved.model_dump(mode="json"), as_json, lambda: "saved " + describe_charter(saved))

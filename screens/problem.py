@@ -57,6 +57,13 @@ class CharterLoaded(Message):
 
 
 @dataclass
+class DataChecked(Message):
+    """The saved charter checked against the current dataset: (dataset ref, problems)."""
+
+    result: tuple[str, list[Problem]] | None
+
+
+@dataclass
 class CharterSaved(Message):
     """A new charter version was stored."""
 
@@ -257,6 +264,7 @@ class ProblemScreen(StageScreen):
                 yield Static("Charter", classes="side-title")
                 yield Static("Reading the project…", id="charter-state", markup=False)
                 yield Static("", id="charter-problems", markup=False)
+                yield Static("", id="charter-data", markup=False)
                 yield Static(DRIVES, id="charter-drives", markup=False)
 
     def on_mount(self) -> None:
@@ -272,7 +280,41 @@ class ProblemScreen(StageScreen):
         """Read the newest charter off the UI thread (the store may be busy)."""
         store = self.mlwb.store
         name = charter_service.project_name(store)
-        self.post_message(CharterLoaded(charter_service.current_charter(store), name))
+        current = charter_service.current_charter(store)
+        self.post_message(CharterLoaded(current, name))
+        self._check_data(current.charter if current else None)
+
+    def _check_data(self, charter: Charter | None) -> None:
+        """Check the saved charter against the current dataset (called in a worker)."""
+        if charter is None:
+            self.post_message(DataChecked(None))
+            return
+        from app.services import browse
+
+        store = self.mlwb.store
+        current = browse.current_dataset(store)
+        if current is None:
+            self.post_message(DataChecked(None))
+            return
+        problems = charter_service.check_against_data(store, charter)
+        self.post_message(DataChecked((current.ref, problems)))
+
+    def on_data_checked(self, message: DataChecked) -> None:
+        box = self.query_one("#charter-data", Static)
+        if message.result is None:
+            box.update("No data yet: the target and time column are checked once data exists.")
+            box.set_class(False, "-problems")
+            return
+        ref, problems = message.result
+        if problems:
+            box.update(
+                f"Against {ref}:\n"
+                + "\n".join(f"• {f}: {m}" for f, m in problems)
+                + "\nClean the data (stage 2) or correct the charter."
+            )
+        else:
+            box.update(f"Against {ref}: target and time column found. ✓")
+        box.set_class(bool(problems), "-problems")
 
     def on_charter_loaded(self, message: CharterLoaded) -> None:
         self.current = message.current
@@ -595,6 +637,7 @@ class ProblemScreen(StageScreen):
         """Store the charter off the UI thread; failures reach the error modal."""
         saved = charter_service.save_charter(self.mlwb.store, charter, note)
         self.post_message(CharterSaved(saved))
+        self._check_data(saved.charter)
 
     def on_charter_saved(self, message: CharterSaved) -> None:
         self.current = message.saved

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 from app.domain.dataset import ColumnRole, DatasetVersion, ImportOptions, SourceKind
+from storage.schema import first_row
 
 _KIND_PREFIX = re.compile(r"^(?:[A-Z][A-Za-z]* )+Error: ")
 _IN_FILE = re.compile(r' in file "[^"]*"')
@@ -37,16 +38,6 @@ _COLUMNS = (
     "name, version, table_name, parent_version, kind, source_path, source_table, file_hash, "
     "options, recipe, n_rows, n_cols, fingerprint, warnings, created_at"
 )
-
-
-def first_row(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
-    """The first row of an executed query, fetching all of it.
-
-    DuckDB 2 keeps a result open until it is fully fetched, and ``con.sql`` refuses to run
-    while one is open, so never leave a ``fetchone()`` behind.
-    """
-    rows = result.fetchall()
-    return rows[0] if rows else None
 
 
 def quote_ident(name: str) -> str:

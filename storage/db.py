@@ -28,7 +28,13 @@ from app.errors import (
     SchemaTooNew,
 )
 from storage.artifacts import remove_stale_temporaries
-from storage.schema import apply_migrations, create_version_table, latest_schema, schema_version
+from storage.schema import (
+    apply_migrations,
+    create_version_table,
+    first_row,
+    latest_schema,
+    schema_version,
+)
 
 PROJECT_DB = "project.duckdb"
 ARTIFACTS = "artifacts"
@@ -162,7 +168,7 @@ class ProjectStore:
                         f'{{"applied": {done}}}',
                     ],
                 )
-            row = con.execute("SELECT name FROM project_info LIMIT 1").fetchone()
+            row = first_row(con.execute("SELECT name FROM project_info LIMIT 1"))
             store.name = row[0] if row else store.name
         remove_stale_temporaries(store.artifacts)
         return store

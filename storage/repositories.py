@@ -13,12 +13,12 @@ import duckdb
 
 from app.domain.charter import Charter
 from app.domain.project import CharterVersion, Event, ProjectInfo
-from storage.schema import schema_version
+from storage.schema import first_row, schema_version
 
 
 def project_info(con: duckdb.DuckDBPyConnection) -> ProjectInfo:
     """The project's name, creation record and schema version."""
-    row = con.execute("SELECT name, created_at, created_by FROM project_info LIMIT 1").fetchone()
+    row = first_row(con.execute("SELECT name, created_at, created_by FROM project_info LIMIT 1"))
     if row is None:
         raise LookupError("project_info is empty")
     return ProjectInfo(
@@ -34,10 +34,12 @@ def record_event(
     details: dict[str, Any] | None = None,
 ) -> int:
     """Append one audit event; returns its id."""
-    row = con.execute(
-        "INSERT INTO events (stage, action, summary, details) VALUES (?, ?, ?, ?) RETURNING id",
-        [stage, action, summary, json.dumps(details or {}, default=str)],
-    ).fetchone()
+    row = first_row(
+        con.execute(
+            "INSERT INTO events (stage, action, summary, details) VALUES (?, ?, ?, ?) RETURNING id",
+            [stage, action, summary, json.dumps(details or {}, default=str)],
+        )
+    )
     assert row is not None
     return int(row[0])
 
@@ -56,7 +58,7 @@ def list_events(con: duckdb.DuckDBPyConnection, limit: int = 100) -> list[Event]
 
 def insert_charter(con: duckdb.DuckDBPyConnection, charter: Charter, note: str) -> int:
     """Store ``charter`` as the next version; returns the new version number."""
-    row = con.execute("SELECT coalesce(max(version), 0) + 1 FROM charters").fetchone()
+    row = first_row(con.execute("SELECT coalesce(max(version), 0) + 1 FROM charters"))
     assert row is not None
     number = int(row[0])
     con.execute(
@@ -74,17 +76,21 @@ def _charter_row(row: tuple[Any, ...]) -> CharterVersion:
 
 def latest_charter(con: duckdb.DuckDBPyConnection) -> CharterVersion | None:
     """The newest charter version, or None before the first save."""
-    row = con.execute(
-        "SELECT version, saved_at, note, body FROM charters ORDER BY version DESC LIMIT 1"
-    ).fetchone()
+    row = first_row(
+        con.execute(
+            "SELECT version, saved_at, note, body FROM charters ORDER BY version DESC LIMIT 1"
+        )
+    )
     return _charter_row(row) if row else None
 
 
 def charter_version(con: duckdb.DuckDBPyConnection, number: int) -> CharterVersion | None:
     """One charter version by number."""
-    row = con.execute(
-        "SELECT version, saved_at, note, body FROM charters WHERE version = ?", [number]
-    ).fetchone()
+    row = first_row(
+        con.execute(
+            "SELECT version, saved_at, note, body FROM charters WHERE version = ?", [number]
+        )
+    )
     return _charter_row(row) if row else None
 
 
@@ -98,10 +104,10 @@ def charter_history(con: duckdb.DuckDBPyConnection) -> list[CharterVersion]:
 
 def count_rows(con: duckdb.DuckDBPyConnection, table: str) -> int | None:
     """Rows in ``table``, or None when the table does not exist (yet)."""
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-    ).fetchone()
+    exists = first_row(
+        con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table])
+    )
     if not exists or not exists[0]:
         return None
-    row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+    row = first_row(con.execute(f'SELECT count(*) FROM "{table}"'))
     return int(row[0]) if row else 0

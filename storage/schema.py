@@ -6,6 +6,8 @@ is newer than this mlwb knows is refused before anything is touched.
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
@@ -80,14 +82,26 @@ def latest_schema() -> int:
     return MIGRATIONS[-1][0]
 
 
+def first_row(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+    """The first row of an executed query, fetching all of it.
+
+    DuckDB 2 keeps a result open until it is fully fetched, and ``con.sql`` refuses to run
+    while one is open, so never leave a ``fetchone()`` behind.
+    """
+    rows = result.fetchall()
+    return rows[0] if rows else None
+
+
 def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
     """The highest applied migration, or None when the file has no mlwb schema."""
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-    ).fetchone()
+    exists = first_row(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        )
+    )
     if not exists or not exists[0]:
         return None
-    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    row = first_row(con.execute("SELECT max(version) FROM schema_version"))
     return int(row[0]) if row and row[0] is not None else 0
 
 

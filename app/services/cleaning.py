@@ -8,6 +8,7 @@ Editing, removing or moving a step re-runs the whole recipe from the raw import.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -384,3 +385,33 @@ def apply_to_file(
         else:
             result.write_parquet(temp)
     return frame.height, result.height
+
+
+def compare_file_labels(
+    store: ProjectStore, name: str, source: Path, column: str | None = None
+) -> list[Any]:
+    """Label spellings in a new file that differ from the dataset's (``>50K.`` vs ``>50K``).
+
+    The new file is read as an import would read it and the current recipe's row-wise steps
+    are replayed on it first, so only differences the recipe does not already fix remain.
+    """
+    from app.services import ingest
+    from app.services.spelling import compare_labels
+
+    with store.connect() as con:
+        current = _version(con, name)
+        column = column or _target(con)
+        if not column:
+            raise MlwbError(
+                "no label column to compare", hint="pass --column or set the charter's target"
+            )
+        known = read_table(con, current.table_name)
+    if column not in known.columns:
+        raise MlwbError(f"{column!r} is not a column of {current.ref}", hint="pass --column")
+    fresh = ingest.read_file(source, current.options)
+    recipe = Recipe.model_validate({"steps": current.recipe})
+    with contextlib.suppress(MlwbError):  # compare raw spellings if the recipe does not fit
+        fresh = engine.replay_rowwise(fresh, recipe)
+    if column not in fresh.columns:
+        raise MlwbError(f"{source.name} has no column {column!r}", hint="pass --column")
+    return compare_labels(known[column], fresh[column], column=column)
