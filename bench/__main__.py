@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = {"startup": "bench.startup"}
+BENCHMARKS = {
+    "startup": "bench.startup",
+    "ingest": "bench.ingest",
+    "recipe": "bench.recipe",
+    "grid": "bench.grid",
+    "memory": "bench.memory",
+}
 
 
 def main() -> None:

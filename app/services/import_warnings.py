@@ -12,6 +12,8 @@ import duckdb
 from storage import datasets as ds
 
 _MARKERS = ("?", "na", "n/a", "#n/a", "null", "none", "nan", "-", "--", ".", "missing")
+SCAN_ROWS = 100_000
+"""Text checks read the first rows only: a whole-table scan doubled import time and memory."""
 _NESTED = ("STRUCT", "MAP", "UNION")
 
 
@@ -28,10 +30,14 @@ def data_warnings(
     if not columns:
         return warnings
     markers = ", ".join(ds.quote_literal(m) for m in _MARKERS)
-    parts = ["count(*)"]
+    counts_sql = ["count(*)", *(f"count({ds.quote_ident(name)})" for name, _ in columns)]
+    full = ds.first_row(con.execute(f"SELECT {', '.join(counts_sql)} FROM {relation}"))
+    assert full is not None
+    total, counts = full[0], full[1:]
+    if not total:
+        return warnings
     text = [c for c, t in columns if t.upper() == "VARCHAR"]
-    for name, _ in columns:
-        parts.append(f"count({ds.quote_ident(name)})")
+    parts = ["count(*)", *(f"count({ds.quote_ident(name)})" for name in text)]
     for name in text:
         q = ds.quote_ident(name)
         parts += [
@@ -42,15 +48,16 @@ def data_warnings(
             f"count_if(try_cast(trim({q}) AS DOUBLE) IS NULL)",
             f"count_if(regexp_full_match(trim({q}), '-?[0-9]*,[0-9]+'))",
         ]
-    row = ds.first_row(con.execute(f"SELECT {', '.join(parts)} FROM {relation}"))
-    assert row is not None
-    total, counts, rest = row[0], row[1 : 1 + len(columns)], row[1 + len(columns) :]
-    if not total:
-        return warnings
+    sample = f"(SELECT * FROM {relation} LIMIT {SCAN_ROWS})"
+    row = ds.first_row(con.execute(f"SELECT {', '.join(parts)} FROM {sample}")) if text else None
+    scanned = row[0] if row else total
+    where = f" in the first {scanned:,} rows" if scanned < total else ""
+    text_counts = dict(zip(text, row[1 : 1 + len(text)], strict=True)) if row else {}
+    rest = row[1 + len(text) :] if row else []
     empty = [c for (c, _), n in zip(columns, counts, strict=True) if n == 0]
     if empty:
         warnings.append(f"no values at all in {_names(empty)}")
-    non_null = dict(zip((c for c, _ in columns), counts, strict=True))
+    non_null = text_counts
     padded: list[tuple[str, str]] = []
     marked: dict[str, list[tuple[str, int]]] = {}
     comma: list[str] = []
@@ -83,7 +90,7 @@ def data_warnings(
     for marker, found in marked.items():
         n = sum(k for _, k in found)
         warnings.append(
-            f"{marker!r} looks like a missing-value marker ({n:,} values in "
+            f"{marker!r} looks like a missing-value marker ({n:,} values{where} in "
             f"{_names([c for c, _ in found])}); import with --null {marker!r} or use the "
             "recipe's marker step"
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -310,8 +311,24 @@ def import_file(
         options = options.model_copy(update={"table": table})
     report(0.0, f"checking {path.name}")
     before = _file_state(path)
-    file_hash = file_sha256(path, lambda f, m: report(0.1 * f, m), stop)
-    report(0.1, f"detecting the layout of {path.name}")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The file is hashed while DuckDB reads it; the duplicate check waits for the hash.
+        hashing = pool.submit(file_sha256, path, _nothing, _never)
+        return _import(store, path, name, options, report, stop, force, before, hashing)
+
+
+def _import(
+    store: ProjectStore,
+    path: Path,
+    name: str | None,
+    options: ImportOptions,
+    report: Progress,
+    stop: Stop,
+    force: bool,
+    before: tuple[int, int],
+    hashing: Future[str],
+) -> DatasetVersion:
+    report(0.05, f"detecting the layout of {path.name}")
     with duckdb.connect() as scratch:
         plan = _plan(scratch, path, options)
 
@@ -322,13 +339,6 @@ def import_file(
         raise cancelled()
     warnings = list(plan.warnings)
     with store.transaction() as con:
-        earlier = ds.find_import(con, file_hash, plan.options)
-        if earlier is not None and not force:
-            raise MlwbError(
-                f"{path.name} was already imported with these options as dataset "
-                f"{earlier.name!r} (version {earlier.version})",
-                hint="use that dataset, or pass --force to import it again under a new name",
-            )
         dataset = _choose_name(con, path, name, warnings)
         table_name = ds.new_table_name(con, dataset, 1)
         con.execute("SET enable_progress_bar = true")
@@ -353,6 +363,14 @@ def import_file(
             plan.release(con)
         if watcher.stopped or stop():
             raise cancelled()
+        file_hash = hashing.result()
+        earlier = ds.find_import(con, file_hash, plan.options)
+        if earlier is not None and not force:
+            raise MlwbError(
+                f"{path.name} was already imported with these options as dataset "
+                f"{earlier.name!r} (version {earlier.version})",
+                hint="use that dataset, or pass --force to import it again under a new name",
+            )
         report(0.88, f"checking the rows of {path.name}")
         n_rows, fingerprint = ds.fingerprint_table(con, table_name)
         if n_rows == 0:
