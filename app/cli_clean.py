@@ -28,7 +28,10 @@ def _resolve(project: Path, dataset: str | None) -> tuple[Any, str, int | None]:
 def _step_json(text: str) -> dict[str, Any]:
     from app.errors import MlwbError
 
-    raw = Path(text[1:]).read_text(encoding="utf-8") if text.startswith("@") else text
+    try:
+        raw = Path(text[1:]).read_text(encoding="utf-8") if text.startswith("@") else text
+    except OSError as exc:
+        raise MlwbError(f"cannot read {text[1:]}: {exc.strerror}", hint="check the path") from exc
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:

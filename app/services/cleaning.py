@@ -177,7 +177,8 @@ def rerun(
         lazy = engine.apply_step(lazy, step)
         done.append(step)
     result = lazy.collect()
-    return _write_version(store, current, root, result, done, action, summary, should_stop)
+    # The parent is the version the change was made from, so undo returns to it.
+    return _write_version(store, current, current, result, done, action, summary, should_stop)
 
 
 def apply_recipe_file(
@@ -353,6 +354,7 @@ def export_python(store: ProjectStore, name: str, target: Path, version: int | N
                 "decimal_comma": options.decimal == ",",
                 "encoding": options.encoding or "utf8",
                 "schema_overrides": schema,
+                "new_columns": None if options.header is not False else list(schema),
             }
         )
         if options.quote is not None:

@@ -39,6 +39,7 @@ CSV_OPTIONS = (
     "truncate_ragged_lines",
     "ignore_errors",
     "missing_utf8_is_empty_string",
+    "new_columns",
 )
 """Read options passed through to ``pl.scan_csv`` / ``pl.read_csv``."""
 OTHER_OPTIONS = ("path", "format", "encoding", "schema_overrides")
