@@ -22,6 +22,7 @@ from screens.base import StageScreen
 from screens.import_dialog import ImportDialog, ImportRequest
 from screens.modals import ConfirmModal
 from screens.step_dialog import StepDialog
+from screens.widgets.page_grid import PageGrid
 from screens.widgets.progress_panel import ProgressPanel, ProgressReported
 
 PAGE = 100
@@ -38,9 +39,10 @@ class DatasetLoaded(Message):
 
 @dataclass
 class PageLoaded(Message):
-    """One page of rows and the total row count under the current filter."""
+    """One page of rows as cell strings, and the total row count under the current filter."""
 
-    frame: Any
+    columns: list[str]
+    rows: list[list[str]]
     offset: int
     total: int
 
@@ -121,6 +123,7 @@ class DataScreen(StageScreen):
         self.order_by: str | None = None
         self.descending = False
         self.where: str | None = None
+        self._goto_row: int | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="data-body", classes="stage-body"):
@@ -128,7 +131,7 @@ class DataScreen(StageScreen):
             with TabbedContent(id="data-tabs"):
                 with TabPane("Table (t)", id="tab-table"):
                     with Horizontal(id="grid-area"):
-                        yield DataTable(id="grid", zebra_stripes=True)
+                        yield PageGrid(id="grid")
                         with VerticalScroll(id="column-panel"):
                             yield Static("", id="column-info", markup=False)
                     with Horizontal(id="grid-bar"):
@@ -191,48 +194,50 @@ class DataScreen(StageScreen):
             f"{len(v.recipe)} step(s) · {len(message.versions)} version(s)"
         )
         self.row_offset = 0
-        self._setup_grid()
+        self.query_one("#grid", PageGrid).clear()
         self._show_recipe()
         self.load_page()
         self.load_suggestions()
 
-    def _setup_grid(self) -> None:
-        grid = self.query_one("#grid", DataTable)
-        grid.clear(columns=True)
-        for summary in self.summaries:
-            arrow = ""
-            if summary.name == self.order_by:
-                arrow = " ↓" if self.descending else " ↑"
-            grid.add_column(f"{summary.name}{arrow}", key=summary.name)
-
     @work(thread=True, exclusive=True, exit_on_error=False, group="data-page")
     def load_page(self) -> None:
-        """Fetch one page of rows from DuckDB."""
+        """Fetch one page of rows (one open of the project without a filter) as cell strings."""
         from app.services import browse
 
         v = self.version
         if v is None:
             return
         store = self.mlwb.store
-        total = browse.row_count(store, v.name, v.version, where=self.where)
+        where, offset, order_by, descending = (
+            self.where,
+            self.row_offset,
+            self.order_by,
+            self.descending,
+        )
+        total = browse.row_count(store, v.name, v.version, where=where) if where else v.n_rows
         frame = browse.page(
             store,
             v.name,
             v.version,
-            offset=self.row_offset,
+            offset=offset,
             limit=PAGE,
-            order_by=self.order_by,
-            descending=self.descending,
-            where=self.where,
+            order_by=order_by,
+            descending=descending,
+            where=where,
         )
-        self.post_message(PageLoaded(frame, self.row_offset, total))
+        arrow = " ↓" if descending else " ↑"
+        columns = [f"{name}{arrow}" if name == order_by else name for name in frame.columns]
+        rows = [[_cell(value) for value in row] for row in frame.iter_rows()]
+        self.post_message(PageLoaded(columns, rows, offset, total))
 
     def on_page_loaded(self, message: PageLoaded) -> None:
-        grid = self.query_one("#grid", DataTable)
-        grid.clear()
+        grid = self.query_one("#grid", PageGrid)
         self.total = message.total
-        for number, row in enumerate(message.frame.iter_rows(), start=message.offset + 1):
-            grid.add_row(*[_cell(value) for value in row], label=str(number))
+        labels = [str(n) for n in range(message.offset + 1, message.offset + len(message.rows) + 1)]
+        grid.set_page(message.columns, message.rows, labels)
+        if self._goto_row is not None:
+            grid.move_cursor(row=self._goto_row - message.offset)
+            self._goto_row = None
         last = min(message.offset + PAGE, message.total)
         pages = max(1, -(-message.total // PAGE))
         parts = [
@@ -296,13 +301,13 @@ class DataScreen(StageScreen):
 
     # -- column panel ----------------------------------------------------------------------
 
-    @on(DataTable.CellHighlighted, "#grid")
+    @on(PageGrid.CellHighlighted, "#grid")
     def _column_moved(self) -> None:
         self._show_column()
 
     def current_column(self) -> str | None:
         """The name of the highlighted grid column."""
-        grid = self.query_one("#grid", DataTable)
+        grid = self.query_one("#grid", PageGrid)
         if not self.summaries or grid.cursor_column >= len(self.summaries):
             return None
         return self.summaries[grid.cursor_column].name
@@ -334,7 +339,7 @@ class DataScreen(StageScreen):
         """Show one of the tabs and focus its table."""
         self.query_one("#data-tabs", TabbedContent).active = pane
         target = {"tab-table": "#grid", "tab-suggest": "#suggestions", "tab-recipe": "#steps"}[pane]
-        self.query_one(target, DataTable).focus()
+        self.query_one(target).focus()
 
     def action_page(self, delta: int) -> None:
         """Move one page forward or back."""
@@ -356,11 +361,8 @@ class DataScreen(StageScreen):
             self.descending = True
         else:
             self.order_by, self.descending = None, False
-        column = self.query_one("#grid", DataTable).cursor_column
-        self._setup_grid()
         self.row_offset = 0
-        self.load_page()
-        self.query_one("#grid", DataTable).move_cursor(column=column)
+        self.load_page()  # the grid keeps the cursor's column across pages
 
     def _ask(self, purpose: str, placeholder: str, value: str = "") -> None:
         box = self.query_one("#grid-input", Input)
@@ -386,7 +388,7 @@ class DataScreen(StageScreen):
     def _answered(self, event: Input.Submitted) -> None:
         box = self.query_one("#grid-input", Input)
         box.display = False
-        self.query_one("#grid", DataTable).focus()
+        self.query_one("#grid", PageGrid).focus()
         text = event.value.strip()
         if getattr(self, "_asking", "") == "filter":
             self.where = text or None
@@ -399,6 +401,7 @@ class DataScreen(StageScreen):
                 self.notify(f"{text!r} is not a row number", severity="error", markup=False)
                 return
             self.row_offset = (row - 1) // PAGE * PAGE
+            self._goto_row = row - 1
             self.load_page()
 
     def action_role(self) -> None:

@@ -39,13 +39,13 @@ async def test_digits_switch_stages_and_stepper_shows_state(store: ProjectStore)
         assert isinstance(app.screen, ProblemScreen)
         assert {"-current", "-active"} <= step_classes(app, "problem")
         assert "-locked" in step_classes(app, "data")
-        await pilot.press("3")
+        await pilot.press("4")
         await settle(app, pilot)
-        assert app.current_mode == "explore"
+        assert app.current_mode == "train"
         assert isinstance(app.screen, StageOverviewScreen)
         state = app.screen.query_one("#stage-state", Static)
-        assert str(state.render()) == "Locked\nFinish Data (stage 2) first."
-        assert "-active" in step_classes(app, "explore")
+        assert str(state.render()) == "Locked\nFinish Explore (stage 3) first."
+        assert "-active" in step_classes(app, "train")
         await pilot.press("1")
         await settle(app, pilot)
         assert app.current_mode == "problem"
