@@ -143,16 +143,31 @@ def cast_failures(
     lf: pl.LazyFrame, column: str, failed: pl.Expr, limit: int = 5
 ) -> tuple[int, list]:
     """How many rows of ``lf`` have ``failed`` true, and the first few distinct bad values."""
-    out = lf.select(
-        failed.fill_null(False).sum().alias("count"),
-        pl.col(column)
-        .filter(failed.fill_null(False))
-        .unique(maintain_order=True)
-        .head(limit)
-        .implode()
-        .alias("examples"),
-    ).collect()
+    flag = f"{column}_failed"  # any name but ``column``: the mask is computed once, then used twice
+    out = (
+        lf.select(pl.col(column), failed.fill_null(False).alias(flag))
+        .select(
+            pl.col(flag).sum().alias("count"),
+            pl.col(column)
+            .filter(pl.col(flag))
+            .unique(maintain_order=True)
+            .head(limit)
+            .implode()
+            .alias("examples"),
+        )
+        .collect()
+    )
     return int(out["count"][0]), list(out["examples"][0])
+
+
+def is_in_memory(lf: pl.LazyFrame) -> bool:
+    """True when ``lf`` is just an in-memory frame (``DataFrame.lazy()``), with no steps on it."""
+    plan = lf.explain(optimized=False)
+    return plan.startswith("DF [") and "\n" not in plan
+
+
+COLUMNWISE = frozenset({"with_columns", "rename", "drop", "select"})
+"""LazyFrame methods that keep every row: computing one column needs only that column's lineage."""
 
 
 class TracedFrame:
@@ -162,11 +177,19 @@ class TracedFrame:
     ``check(...)`` runs a check now and records the same check for the script.
     """
 
-    def __init__(self, lf: pl.LazyFrame) -> None:
+    def __init__(self, lf: pl.LazyFrame, *, in_memory: bool | None = None) -> None:
         self.lf = lf
         self.lines: list[str] = []
         self.step_starts: list[int] = []
         """Index into ``lines`` where each step's lines begin (kept by ``trace_recipe``)."""
+        self.stripped: set[str] = set()
+        """Text columns known to have no surrounding whitespace (trimmed, not rewritten since).
+
+        Stripping them again changes nothing, so later steps skip it. It is derived from the
+        steps alone, so the app and the exported script take the same decisions."""
+        self.cheap_to_rescan = is_in_memory(lf) if in_memory is None else in_memory
+        """True while the plan is an in-memory frame plus column-wise steps only: a check then
+        scans just the columns it needs instead of computing the whole frame first."""
 
     @property
     def schema(self) -> dict[str, pl.DataType]:
@@ -176,6 +199,8 @@ class TracedFrame:
     def apply(self, method: str, *args: Any, **kwargs: Any) -> None:
         """Call a LazyFrame method and record it."""
         self.lf = getattr(self.lf, method)(*unwrap(args), **unwrap(kwargs))
+        if method not in COLUMNWISE:
+            self.cheap_to_rescan = False
         if len(args) > 1 or any(isinstance(a, Code) for a in args):
             body = "".join(f"\n    {render(a)}," for a in args)
             body += "".join(f"\n    {k}={render(v)}," for k, v in kwargs.items())
@@ -183,10 +208,15 @@ class TracedFrame:
         else:
             self.lines.append(f"lf = lf.{method}({render_args(args, kwargs)})")
 
+    def note(self, text: str) -> None:
+        """Record a comment for the script (what a step skipped, and why)."""
+        self.lines.append(f"# {text}")
+
     def materialize(self) -> None:
         """Compute the frame so far once, so a check and the steps after it do not redo it."""
         self.lf = self.lf.collect().lazy()
         self.lines.append("lf = lf.collect().lazy()")
+        self.cheap_to_rescan = True
 
     def check(self, run: Callable[[pl.LazyFrame], None], call: str) -> None:
         """Run ``run(lf)`` (it raises on failure) and record ``call`` for the script."""

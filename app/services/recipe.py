@@ -44,6 +44,7 @@ from app.services.recipe_steps import (
     _number_key,
     apply_traced,
     cast_parts,
+    commutes_with_next,
     is_number,
     is_text,
     keep_mask,
@@ -337,22 +338,70 @@ def trace_recipe(
     lf: pl.LazyFrame | pl.DataFrame,
     on_progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    *,
+    in_memory: bool | None = None,
 ) -> TracedFrame:
-    """Check and apply every step to ``lf``, recording the Polars source as it goes."""
+    """Check and apply every step to ``lf``, recording the Polars source as it goes.
+
+    ``in_memory``: whether ``lf`` is cheap to scan again (an in-memory frame; found out from
+    its plan when None). Only then may a rejecting cast check its column without computing
+    the whole frame first; the result is the same either way.
+
+    Two neighbouring steps that give the same result in either order may run in the faster
+    order (see ``commutes_with_next``); each step is still checked, numbered and reported.
+    """
     items = _steps(recipe)
-    tf = TracedFrame(_lazy(lf))
-    for index, step in enumerate(items, 1):
-        if should_stop is not None and should_stop():
-            raise CleaningCancelled("cleaning was cancelled", hint="nothing was changed")
-        tf.step_starts.append(len(tf.lines))
-        try:
-            check_step(step, tf.schema)
-            apply_traced(tf, step)
-        except MlwbError as exc:
-            raise _numbered(exc, index, step) from None
+    tf = TracedFrame(_lazy(lf), in_memory=in_memory)
+    total = len(items)
+
+    def progress(index: int) -> None:
         if on_progress is not None:
-            on_progress(index, len(items))
+            on_progress(index, total)
+
+    index = 1
+    while index <= total:
+        step = items[index - 1]
+        following = items[index] if index < total else None
+        _stop_if_asked(should_stop)
+        tf.step_starts.append(len(tf.lines))
+        _checked(tf, index, step)
+        if following is None or not commutes_with_next(step, following):
+            _applied(tf, index, step)
+            progress(index)
+            index += 1
+            continue
+        # Swapped: neither step changes the schema, so the second one is checked against the
+        # same columns, and the callbacks see the usual sequence.
+        progress(index)
+        _stop_if_asked(should_stop)
+        _checked(tf, index + 1, following)
+        tf.note(f"step {index + 1} first (same result): the markers then match trimmed text")
+        _applied(tf, index + 1, following)
+        _applied(tf, index, step)
+        tf.step_starts.append(len(tf.lines))
+        tf.note(f"done above, before step {index}")
+        progress(index + 1)
+        index += 2
     return tf
+
+
+def _stop_if_asked(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop is not None and should_stop():
+        raise CleaningCancelled("cleaning was cancelled", hint="nothing was changed")
+
+
+def _checked(tf: TracedFrame, index: int, step: Step) -> None:
+    try:
+        check_step(step, tf.schema)
+    except MlwbError as exc:
+        raise _numbered(exc, index, step) from None
+
+
+def _applied(tf: TracedFrame, index: int, step: Step) -> None:
+    try:
+        apply_traced(tf, step)
+    except MlwbError as exc:
+        raise _numbered(exc, index, step) from None
 
 
 def apply_step(lf: pl.LazyFrame | pl.DataFrame, step: Step) -> pl.LazyFrame:
@@ -371,8 +420,10 @@ def apply_recipe(
 ) -> pl.LazyFrame:
     """``lf`` with every step applied in order; errors name the step's number.
 
-    Casts with ``on_error='reject'`` compute the frame up to them and scan it, so a bad value
-    is reported here, not later; everything else stays lazy until the caller collects.
+    Casts with ``on_error='reject'`` scan the frame up to them, so a bad value is reported
+    here, not later: on an in-memory frame with only row-wise steps before, just the cast
+    column is computed for the check; otherwise the frame is computed once and the steps after
+    continue from it. Everything else stays lazy until the caller collects.
     ``on_progress(done, total)`` is called after each step; ``should_stop()`` is asked before
     each step and raises ``CleaningCancelled``.
     """

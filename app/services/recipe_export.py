@@ -231,7 +231,9 @@ def export_script(
     if schema is None:
         schema = _raw_schema(read_options, default_input)
     steps = list(recipe.steps) if isinstance(recipe, Recipe) else list(recipe)
-    traced = trace_recipe(steps, pl.LazyFrame(schema=dict(schema)))
+    # The script reads a file: a rejecting cast computes the frame once and checks the result
+    # rather than reading the file again for its check.
+    traced = trace_recipe(steps, pl.LazyFrame(schema=dict(schema)), in_memory=False)
     body: list[str] = []
     bounds = [*traced.step_starts, len(traced.lines)]
     for index, step in enumerate(steps, 1):

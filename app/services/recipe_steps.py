@@ -85,10 +85,12 @@ def marker_columns(step: NullMarkers, schema: Schema) -> list[str]:
     return [c for c, t in schema.items() if is_text(t) or (numeric and is_number(t))]
 
 
-def _markers_expr(step: NullMarkers, column: str, dtype: pl.DataType) -> Code | None:
+def _markers_expr(
+    step: NullMarkers, column: str, dtype: pl.DataType, trimmed: bool = False
+) -> Code | None:
     col = PL.col(column)
     if is_text(dtype):
-        probe = col.str.strip_chars() if step.ignore_whitespace else col
+        probe = col.str.strip_chars() if step.ignore_whitespace and not trimmed else col
         hit = probe.is_in(list(step.markers))
     else:
         numbers = [v for m in step.markers if (v := number_or_none(m)) is not None]
@@ -100,8 +102,11 @@ def _markers_expr(step: NullMarkers, column: str, dtype: pl.DataType) -> Code | 
     return PL.when(hit).then(None).otherwise(col).alias(column)
 
 
-def cast_parts(step: Cast, dtype: pl.DataType) -> tuple[Code, Code | None]:
-    """The converted column and the mask of values that failed (None when nothing can fail)."""
+def cast_parts(step: Cast, dtype: pl.DataType, trimmed: bool = False) -> tuple[Code, Code | None]:
+    """The converted column and the mask of values that failed (None when nothing can fail).
+
+    ``trimmed``: the (text) column is known to be trimmed already, so it is not stripped again.
+    """
     col = PL.col(step.column)
     to = step.to
     target = TARGET_TYPES[to]
@@ -111,7 +116,7 @@ def cast_parts(step: Cast, dtype: pl.DataType) -> tuple[Code, Code | None]:
         return col.cast(target), None
     if is_text(dtype) or isinstance(dtype, pl.Categorical | pl.Enum):
         raw = col if is_text(dtype) else col.cast(pl.String)
-        stripped = raw.str.strip_chars()
+        stripped = raw if trimmed and is_text(dtype) else raw.str.strip_chars()
         text = stripped
         if to in ("int", "float"):
             if step.thousands_sep:
@@ -243,10 +248,9 @@ def keep_mask(step: Step, schema: Schema) -> Code:
 def apply_traced(tf: TracedFrame, step: Step) -> None:
     """Add ``step`` to ``tf`` (the step must already be checked against ``tf.schema``)."""
     schema = tf.schema
+    trimmed = tf.stripped
     if isinstance(step, DropDuplicates):
-        # the same rows as filter(keep_mask(step)), but Polars' unique is faster
-        subset = list(step.subset) if step.subset else None
-        tf.apply("unique", subset=subset, keep="first", maintain_order=True)
+        _drop_duplicates(tf, step, schema)
         return
     if not step.rowwise:
         tf.apply("filter", keep_mask(step, schema))
@@ -256,18 +260,21 @@ def apply_traced(tf: TracedFrame, step: Step) -> None:
         exprs.append(PL.col(step.column).fill_null(_fill_value(step, schema[step.column])))
     elif isinstance(step, NullMarkers):
         for column in marker_columns(step, schema):
-            expr = _markers_expr(step, column, schema[column])
+            expr = _markers_expr(step, column, schema[column], column in trimmed)
             if expr is not None:
                 exprs.append(expr)
     elif isinstance(step, TrimWhitespace):
         columns = step.columns if step.columns is not None else text_columns(schema)
-        exprs.extend(PL.col(c).str.strip_chars() for c in columns)
+        already = [c for c in columns if c in trimmed]
+        if already:
+            tf.note(f"already trimmed, left as they are: {', '.join(already)}")
+        exprs.extend(PL.col(c).str.strip_chars() for c in columns if c not in trimmed)
     elif isinstance(step, ChangeCase):
         columns = step.columns if step.columns is not None else text_columns(schema)
         method = {"lower": "to_lowercase", "upper": "to_uppercase", "title": "to_titlecase"}
         exprs.extend(getattr(PL.col(c).str, method[step.case])() for c in columns)
     elif isinstance(step, Cast):
-        parsed, failed = cast_parts(step, schema[step.column])
+        parsed, failed = cast_parts(step, schema[step.column], step.column in trimmed)
         if failed is not None and step.on_error == "reject":
             _reject_check(tf, step, failed)
         exprs.append(parsed.alias(step.column))
@@ -294,6 +301,113 @@ def apply_traced(tf: TracedFrame, step: Step) -> None:
         raise TypeError(f"unknown step kind {step.kind}")
     if exprs:
         tf.apply("with_columns", *exprs)
+    tf.stripped = _still_trimmed(step, schema, trimmed)
+
+
+def _still_trimmed(step: Step, schema: Schema, trimmed: set[str]) -> set[str]:
+    """The columns known to be trimmed after the row-wise ``step`` (see ``TracedFrame.stripped``).
+
+    Trimming adds its columns; nulling markers keeps them (a value stays or becomes null);
+    renaming, dropping and selecting follow the names; any other step that writes a column
+    forgets it.
+    """
+    if isinstance(step, TrimWhitespace):
+        return trimmed | set(step.columns if step.columns is not None else text_columns(schema))
+    if isinstance(step, NullMarkers):
+        return set(trimmed)
+    if isinstance(step, Rename):
+        return {step.mapping.get(c, c) for c in trimmed}
+    if isinstance(step, DropColumns):
+        return trimmed - set(step.columns)
+    if isinstance(step, SelectColumns):
+        return trimmed & set(step.columns)
+    written: set[str] = set()
+    if isinstance(step, FillMissing | Cast | MapValues | MergeSpellings | ClipOutliers):
+        written = {step.column}
+    elif isinstance(step, ChangeCase):
+        written = set(step.columns if step.columns is not None else text_columns(schema))
+    elif isinstance(step, DeriveColumn):
+        written = {step.name}
+    elif isinstance(step, DateParts):
+        written = set(step.new_columns())
+    return trimmed - written
+
+
+def commutes_with_next(step: Step, following: Step) -> bool:
+    """True when ``step`` then ``following`` is better run as ``following`` then ``step``.
+
+    Null markers that ignore surrounding spaces, then trim: trimming first gives the very same
+    values (a value that strips to a marker becomes null either way; every other value ends up
+    stripped), and the markers then match the trimmed text as it is instead of stripping it a
+    second time. Neither step changes the schema, so both see the same columns either way.
+    """
+    return (
+        isinstance(step, NullMarkers)
+        and step.ignore_whitespace
+        and isinstance(following, TrimWhitespace)
+    )
+
+
+HASHABLE = (pl.String, pl.Boolean, pl.Binary, pl.Null, pl.Categorical, pl.Enum)
+
+
+def _hash_exact(dtype: pl.DataType) -> bool:
+    """True for types whose equal values (as ``unique`` compares them) always hash equally.
+
+    Checked for these flat types (floats: -0.0 and 0.0, and every NaN, hash and compare equal);
+    nested and object columns take the plain ``unique``.
+    """
+    return dtype.is_numeric() or dtype.is_temporal() or isinstance(dtype, HASHABLE)
+
+
+def _free_name(schema: Schema, base: str) -> str:
+    name = base
+    while name in schema:
+        name += "_"
+    return name
+
+
+def row_hash(columns: list[str]) -> Code:
+    """A UInt64 hash of each row's values in ``columns``.
+
+    The per-column hashes (one seed per position, so swapped values differ) added up with
+    wrap-around: one flat sum however many columns there are, so the script's source stays flat.
+    """
+    return PL.sum_horizontal([PL.col(c).hash(i) for i, c in enumerate(columns)])
+
+
+def _drop_duplicates(tf: TracedFrame, step: DropDuplicates, schema: Schema) -> None:
+    """Keep the first of each group of equal rows, in order.
+
+    The result is exactly ``unique(subset, keep="first", maintain_order=True)``'s, faster.
+
+    Comparing whole rows is the costly part, and most rows have no copy. So each row gets a
+    hash of its values; a row whose hash no other row has cannot have a copy and is kept as
+    is. Only the rows whose hash repeats (the copies, plus any hash collisions) are compared
+    exactly, by value, with ``is_first_distinct`` over the same columns. Equal rows always hash
+    equally (see ``_hash_exact``), so the rows kept, and their order, are exactly ``unique``'s.
+    """
+    columns = list(dict.fromkeys(step.subset)) if step.subset else list(schema)
+    if not all(_hash_exact(schema[c]) for c in columns):
+        subset = list(step.subset) if step.subset else None
+        tf.apply("unique", subset=subset, keep="first", maintain_order=True)
+        return
+    hashed = _free_name(schema, "__row_hash")
+    repeats = _free_name({**schema, hashed: pl.UInt64()}, "__hash_repeats")
+    tf.apply("with_columns", row_hash(columns).alias(hashed))
+    # the hashes that occur more than once: equal neighbours once sorted (sorted once, as a list)
+    item = PL.element()
+    twice = PL.col(hashed).sort().implode().list.eval(item.filter(item == item.shift(1)))
+    tf.apply("with_columns", PL.col(hashed).is_in(twice).alias(repeats))
+    again = PL.col(repeats)
+    # among those rows only: is this the first of its values? (plus a spare entry, so that the
+    # position below is always in range)
+    first = PL.struct([PL.col(c).filter(again) for c in columns]).is_first_distinct()
+    first = first.append(PL.lit(True))
+    # a row's position among those rows: how many of them come before it
+    position = again.cast(pl.Int64).cum_sum() - again.cast(pl.Int64)
+    tf.apply("filter", ~again | first.gather(position))
+    tf.apply("drop", [hashed, repeats])
 
 
 def _date_part(column: str, part: str) -> Code:
@@ -312,5 +426,9 @@ def _reject_check(tf: TracedFrame, step: Cast, failed: Code) -> None:
             raise CastRejected(step.column, count, examples, step.to)
 
     call = f"check_cast(lf, {step.column!r}, {step.to!r}, {render(failed)})"
-    tf.materialize()
+    if not tf.cheap_to_rescan:
+        # compute the frame once: the check and the steps after it start from the result
+        tf.materialize()
+    # otherwise the check computes only the column it reads (an in-memory frame and row-wise
+    # steps since), and the whole recipe stays one plan
     tf.check(run, call)
