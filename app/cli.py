@@ -212,6 +212,10 @@ from app import cli_data  # noqa: E402  (registers the `data` group)
 
 cli.add_command(cli_data.data)
 
+from app import cli_eda  # noqa: E402  (registers the `eda` group)
+
+cli.add_command(cli_eda.eda)
+
 from app import cli_clean  # noqa: E402,F401  (adds the recipe commands to `data`)
 
 

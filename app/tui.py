@@ -20,6 +20,7 @@ from app.errors import MlwbError, ValidationFailed
 from app.services.lifecycle import stage_statuses
 from screens.base import StageScreen
 from screens.data import DataScreen
+from screens.explore import ExploreScreen
 from screens.modals import ErrorModal, HelpModal
 from screens.overview import StageOverviewScreen
 from screens.problem import ProblemScreen
@@ -48,7 +49,8 @@ class MlwbApp(App[None]):
     MODES = {
         Stage.PROBLEM.value: ProblemScreen,
         Stage.DATA.value: DataScreen,
-        **{stage.value: _overview(stage) for stage in list(Stage)[2:]},
+        Stage.EXPLORE.value: ExploreScreen,
+        **{stage.value: _overview(stage) for stage in list(Stage)[3:]},
     }
     DEFAULT_MODE = Stage.PROBLEM.value
     BINDINGS = [

@@ -123,6 +123,7 @@ class DataScreen(StageScreen):
         self.order_by: str | None = None
         self.descending = False
         self.where: str | None = None
+        self._pending_fix: tuple[StepBase, str] | None = None
         self._goto_row: int | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -198,6 +199,9 @@ class DataScreen(StageScreen):
         self._show_recipe()
         self.load_page()
         self.load_suggestions()
+        pending, self._pending_fix = self._pending_fix, None
+        if pending is not None:
+            self.action_add_step(pending[0], title=pending[1])
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data-page")
     def load_page(self) -> None:
@@ -501,6 +505,13 @@ class DataScreen(StageScreen):
             self.notify("Import a dataset first (i).", severity="warning")
             return False
         return True
+
+    def open_fix(self, step: StepBase, title: str) -> None:
+        """Open the step dialog with ``step``, once the current version is known."""
+        if self.version is None:
+            self._pending_fix = (step, title)
+            return
+        self.action_add_step(step, title=title)
 
     def action_add_step(
         self, start: StepBase | None = None, title: str = "Add a cleaning step"

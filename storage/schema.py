@@ -72,6 +72,23 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        3,
+        "cached dataset profiles (Explore stage)",
+        [
+            # One profile per dataset version and settings hash; body is the Profile as JSON.
+            """CREATE TABLE profiles (
+                dataset VARCHAR NOT NULL,
+                version INTEGER NOT NULL,
+                settings_hash VARCHAR NOT NULL,
+                fingerprint VARCHAR NOT NULL,
+                computed_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+                seconds DOUBLE NOT NULL,
+                body JSON NOT NULL,
+                PRIMARY KEY (dataset, version, settings_hash)
+            )""",
+        ],
+    ),
 ]
 
 LATEST_SCHEMA = MIGRATIONS[-1][0]

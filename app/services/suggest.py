@@ -493,3 +493,21 @@ def _leak(columns: list[str], target: str, share: float, what: str) -> Suggestio
         evidence={"share": round(share, 6), "relation": what, "target": target},
         step=DropColumns(columns=columns),
     )
+
+
+# -- the same detectors for callers that count values elsewhere (the Explore profile) --------
+# Each takes a value-count table (columns ``V`` and ``N``, most frequent first) instead of rows,
+# so a profile can count values in DuckDB and still find exactly what the Data stage finds.
+
+markers_in_counts = _markers
+"""``(column, counts, rows)`` -> marker-value suggestions of a text column."""
+typed_text_in_counts = _typed_text
+"""``(column, counts)`` -> (numbers/dates stored as text suggestions, parsed numbers or None)."""
+spellings_in_counts = _spellings
+"""``(column, counts)`` -> inconsistent-spelling suggestions of a text column."""
+extremes_in_counts = _extremes
+"""``(column, numeric counts)`` -> sentinel or suspicious values at a column's extremes."""
+leakage_in_frame = _leakage
+"""``(frame, target)`` -> columns that (nearly) determine the target, on rows of a sample."""
+value_counts = _counts
+"""``(frame, column)`` -> the value-count table of a column of rows."""

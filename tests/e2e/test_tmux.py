@@ -70,7 +70,10 @@ def test_walk_every_stage_in_tmux(session: str) -> None:
     subprocess.run(["tmux", "send-keys", "-t", session, "2"], check=True)
     shown = wait_for(session, "No dataset yet. Press i to import")
     assert "Table (t)" in shown
-    for stage in list(Stage)[2:]:
+    subprocess.run(["tmux", "send-keys", "-t", session, "3"], check=True)
+    shown = wait_for(session, "No dataset yet: import one on the Data screen")
+    assert "Columns (c)" in shown
+    for stage in list(Stage)[3:]:
         subprocess.run(["tmux", "send-keys", "-t", session, str(stage.number)], check=True)
         shown = wait_for(session, STAGE_PURPOSE[stage][:40])
         assert f"{stage.number}  {stage.title}" in shown

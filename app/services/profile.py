@@ -1,0 +1,507 @@
+"""The Explore stage: profile a dataset version, cache it in the project, read its alerts.
+
+``profile_dataset`` works column batch by column batch in DuckDB (``profile_stats``), takes a
+seeded sample into Polars only for correlations, mutual information and leakage screening
+(``correlations``), then ranks alerts (``alerts``). The result is stored per dataset version
+and settings, so opening the stage again is instant; a new version has no profile until it is
+profiled. Cancelling (``should_stop``) raises ``ProfileCancelled`` and stores nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from app.domain.dataset import DatasetVersion
+from app.domain.profile import Correlations, Feature, Profile, ProfileSettings, ScatterSample
+from app.errors import MlwbError
+from app.services import browse
+from app.services import profile_groups as groups
+from app.services import profile_stats as stats
+from app.services import profile_target as targeting
+from app.services.alerts import AlertContext, build_alerts
+from app.services.correlations import compute_correlations
+from app.services.eda_thresholds import read_thresholds, reset_thresholds, set_thresholds
+from app.services.profile_columns import TargetSpec, column_profile, semantic_type, time_gaps
+from app.services.profile_target import ProfileContext
+from storage import datasets as ds
+from storage import profiles as cache
+from storage import repositories as repo
+from storage.db import ProjectStore
+
+__all__ = [
+    "ProfileCancelled",
+    "cached_profile",
+    "profile_dataset",
+    "read_thresholds",
+    "reset_thresholds",
+    "scatter_sample",
+    "set_thresholds",
+]
+
+Progress = Callable[[float, str], None]
+Stop = Callable[[], bool]
+
+POLL_SECONDS = 0.05
+SCATTER_POINTS = 2_000
+"""Points a scatter plot gets by default: plenty for a terminal, cheap to draw."""
+
+
+class ProfileCancelled(MlwbError):
+    """The user stopped profiling; nothing was stored."""
+
+
+def _nothing(fraction: float, text: str) -> None:
+    """A progress callback that ignores reports."""
+
+
+def _never() -> bool:
+    return False
+
+
+def cached_profile(
+    store: ProjectStore,
+    name: str,
+    version: int | None = None,
+    settings: ProfileSettings | None = None,
+) -> Profile | None:
+    """The stored profile of a version under these settings (default ones), or None; never
+    computes, so a screen can show a stored profile at once."""
+    found = browse.get_version(store, name, version)
+    settings = settings or ProfileSettings()
+    with store.connect() as con:
+        context = ProfileContext(con, found, settings)
+        return cache.get_profile(con, found.name, found.version, context.hash, found.fingerprint)
+
+
+# -- the profile ----------------------------------------------------------------------------
+
+
+class _Interrupter:
+    """Interrupts the running DuckDB query as soon as ``should_stop`` turns true."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, should_stop: Stop) -> None:
+        self.con, self.should_stop, self.fired = con, should_stop, False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="mlwb-profile-stop", daemon=True)
+
+    def _watch(self) -> None:
+        while not self._done.wait(POLL_SECONDS):
+            if self.should_stop():
+                self.fired = True
+                self.con.interrupt()
+                return
+
+    def __enter__(self) -> _Interrupter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def profile_dataset(
+    store: ProjectStore,
+    name: str,
+    version: int | None = None,
+    on_progress: Progress | None = None,
+    should_stop: Stop | None = None,
+    refresh: bool = False,
+    settings: ProfileSettings | None = None,
+) -> Profile:
+    """The profile of ``name`` (its current version, or ``version``): cached, or computed now.
+
+    ``refresh`` recomputes even when a stored profile exists. ``on_progress(fraction, text)``
+    is called from the calling thread after each batch of columns; ``should_stop`` is also
+    polled from a helper thread, which interrupts the running DuckDB query. Cancelling raises
+    ``ProfileCancelled`` and leaves the project unchanged (no profile, no event).
+    """
+    report = on_progress or _nothing
+    stop = should_stop or _never
+    settings = settings or ProfileSettings()
+    found = browse.get_version(store, name, version)
+    report(0.0, f"profiling {found.ref}")
+    started = time.perf_counter()
+    with store.connect() as con:
+        context = ProfileContext(con, found, settings)
+        if not refresh:
+            hit = cache.get_profile(con, found.name, found.version, context.hash, found.fingerprint)
+            if hit is not None:
+                report(1.0, f"{found.ref}: stored profile")
+                return hit
+        with _Interrupter(con, stop) as guard:
+            run = _Runner(con, found, report, stop)
+            try:
+                profile = _compute(run, found, context, settings, started)
+            except duckdb.InterruptException as exc:
+                raise _cancelled(found) from exc
+            except duckdb.Error as exc:
+                if guard.fired or stop():
+                    raise _cancelled(found) from exc
+                raise MlwbError(
+                    f"profiling {found.ref} failed: {ds.duckdb_message(exc)}",
+                    hint="rerun with --debug and report it; the project was not changed",
+                ) from exc
+        if guard.fired or stop():
+            raise _cancelled(found)
+    with store.transaction() as con:
+        cache.put_profile(con, profile)
+        repo.record_event(
+            con,
+            "explore",
+            "profile_computed",
+            f"{found.ref}: profiled {found.n_cols} column(s) in {profile.seconds:.2f} s; "
+            f"{len(profile.alerts)} alert(s)",
+            {
+                "dataset": found.name,
+                "version": found.version,
+                "settings_hash": profile.settings_hash,
+                "seconds": profile.seconds,
+                "alerts": len(profile.alerts),
+                "seed": settings.seed,
+                "sample_size": profile.sample_size,
+            },
+        )
+    report(1.0, f"{found.ref}: profiled in {profile.seconds:.2f} s")
+    return profile
+
+
+def _cancelled(found: DatasetVersion) -> ProfileCancelled:
+    return ProfileCancelled(
+        f"profiling {found.ref} cancelled; nothing was stored", hint="start it again when ready"
+    )
+
+
+class _Runner:
+    """Runs the profile's SQL on one connection: counts queries, checks for cancel, reports."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        found: DatasetVersion,
+        report: Progress,
+        stop: Stop,
+    ) -> None:
+        self.con, self.found, self.report, self.stop = con, found, report, stop
+        self.queries = 0
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        self.queries += 1
+        return self.con.execute(sql).fetchall()
+
+    def check(self) -> None:
+        if self.stop():
+            raise _cancelled(self.found)
+
+    def follow(
+        self, steps: Iterator[int], span: tuple[float, float], total: int, what: str
+    ) -> None:
+        """Run a pass batch by batch, reporting progress within ``span``, checking for cancel."""
+        start, end = span
+        for done in steps:
+            self.check()
+            self.report(
+                start + (end - start) * done / max(total, 1), f"{what}: {done:,} of {total:,}"
+            )
+
+
+@dataclass
+class _Columns:
+    works: list[stats.ColumnWork]
+    spec: TargetSpec | None
+    split: str
+    exact_quantiles: bool
+    agg: groups.TargetAggregates
+
+
+@dataclass
+class _Relations:
+    sample: pl.DataFrame | None = None
+    correlations: Correlations = field(
+        default_factory=lambda: Correlations(note="no columns to correlate")
+    )
+    ranked: list[Feature] = field(default_factory=list)
+    mi_rows: int = 0
+
+
+def _take_sample(
+    run: _Runner, found: DatasetVersion, columns: list[str], settings: ProfileSettings
+) -> pl.DataFrame | None:
+    """The seeded sample of the columns the correlations, features and detectors need."""
+    if not found.n_rows or not columns:
+        return None
+    sql = stats.sample_sql(
+        found.table_name, columns, found.n_rows, settings.sample_size, settings.seed
+    )
+    run.queries += 1
+    return run.con.sql(sql).pl()
+
+
+def _relate(
+    sample: pl.DataFrame | None,
+    n_rows: int,
+    wanted: tuple[list[str], list[str], list[str]],
+    spec: TargetSpec | None,
+    context: ProfileContext,
+    settings: ProfileSettings,
+) -> _Relations:
+    """The correlations on the sample and the target's mutual information."""
+    numeric, categorical, _ = wanted
+    if sample is None or not (numeric or categorical):
+        return _Relations(sample=sample)
+    note = (
+        f"on {sample.height:,} of {n_rows:,} rows (seeded sample, seed {settings.seed})"
+        if sample.height < n_rows
+        else f"on all {n_rows:,} rows"
+    )
+    correlations = compute_correlations(
+        sample, numeric, categorical, context.target, settings, note
+    )
+    ranked, used = targeting.rank_features(sample, numeric, categorical, spec, context, settings)
+    return _Relations(sample, correlations, ranked, used)
+
+
+def _candidates(works: list[stats.ColumnWork], sample: pl.DataFrame | None, top_k: int) -> None:
+    """Top-value candidates of very varied columns: their most frequent values in the sample
+    (a value among the top of the table is among the frequent of a 100,000-row sample)."""
+    for w in works:
+        if w.values_mode == "candidates" and sample is not None and w.name in sample.columns:
+            counts = sample[w.name].drop_nulls().value_counts(sort=True, name="__mlwb_n")
+            counts = counts.filter(pl.col("__mlwb_n") > 1).head(2 * top_k)
+            w.candidates = counts.to_series(0).to_list()
+
+
+def _scan_columns(
+    run: _Runner, found: DatasetVersion, context: ProfileContext, settings: ProfileSettings
+) -> _Columns:
+    """Passes A and B over the table (see ``profile_stats``), and what follows from them."""
+    table, n_rows, t = found.table_name, found.n_rows, context.thresholds
+    works = [
+        stats.ColumnWork(
+            index=i, name=c, dtype=d, family=stats.type_family(d), role=context.roles[c]
+        )
+        for i, (c, d) in enumerate(context.columns)
+    ]
+    total = len(works)
+    exact_quantiles = n_rows <= settings.exact_quantile_rows
+    run.follow(stats.pass_a(run.query, table, works), (0.02, 0.2), total, "column counts")
+    for w in works:
+        w.values_mode = stats.choose_values_mode(w, n_rows, settings)
+    by_name = {w.name: w for w in works}
+    target_work = by_name.get(context.target) if context.target else None
+    spec = targeting.target_spec(run.query, table, target_work, context)
+    holdout, split = targeting.holdout(run.query, table, by_name, context, settings)
+    agg = groups.TargetAggregates(
+        sql=spec.sql if spec else [], count_sql=spec.count_sql if spec else "0", holdout=holdout
+    )
+    counted = [w for w in works if w.values_mode == "all"]
+    if n_rows <= groups.UNPIVOT_MAX_ROWS and len(counted) >= groups.UNPIVOT_MIN_COLUMNS:
+        target_sql = target_work.q if target_work is not None and spec is not None else None
+        run.follow(
+            groups.unpivot_counts(run.query, counted, table, agg, target_sql),
+            (0.2, 0.35),
+            len(counted),
+            "value counts",
+        )
+    uncounted = [w for w in works if w.exact_distinct is None]
+    branches = groups.value_branches(uncounted, table, agg, settings.top_k)
+    run.follow(
+        groups.run_branches(run.query, branches, len(agg.sql)),
+        (0.35, 0.4),
+        len(branches),
+        "value counts",
+    )
+    for w in works:
+        groups.derive_from_counts(w, settings.max_bins, t.iqr_factor, t.z_limit)
+    return _Columns(works, spec, split, exact_quantiles, agg)
+
+
+def _scan_details(
+    run: _Runner,
+    found: DatasetVersion,
+    context: ProfileContext,
+    settings: ProfileSettings,
+    scanned: _Columns,
+) -> None:
+    """Passes C and D for the columns whose value counts were not complete."""
+    table, t, works, agg = found.table_name, context.thresholds, scanned.works, scanned.agg
+    run.follow(
+        stats.pass_c(run.query, table, works, scanned.exact_quantiles),
+        (0.4, 0.55),
+        len(works),
+        "quantiles and moments",
+    )
+    for w in works:
+        if w.numeric and not w.from_counts:
+            stats.plan_bins(w, settings.max_bins)
+        if w.temporal:
+            stats.plan_buckets(w)
+    branches = groups.detail_branches(works, table, agg, settings.top_k, t.iqr_factor, t.z_limit)
+    run.follow(
+        groups.run_branches(run.query, branches, len(agg.sql)),
+        (0.55, 0.7),
+        len(branches),
+        "histograms and time series",
+    )
+
+
+def _compute(
+    run: _Runner,
+    found: DatasetVersion,
+    context: ProfileContext,
+    settings: ProfileSettings,
+    started: float,
+) -> Profile:
+    """Scan the columns, then sample, correlate, rank features and raise alerts."""
+    table, n_rows, t = found.table_name, found.n_rows, context.thresholds
+    scanned = _scan_columns(run, found, context, settings)
+    works, spec = scanned.works, scanned.spec
+    run.report(0.4, "sampling rows")
+    early = {w.name: semantic_type(w, n_rows, t) for w in works}
+    wanted = targeting.sample_columns(works, early, context, settings)
+    varied = [w.name for w in works if w.values_mode == "candidates"]
+    needed = [c for part in (*wanted, varied) for c in part]
+    sample = _take_sample(run, found, list(dict.fromkeys(needed)), settings)
+    _candidates(works, sample, settings.top_k)
+    _scan_details(run, found, context, settings, scanned)
+    run.report(0.72, "duplicates and time gaps")
+    exact_dups = n_rows <= settings.exact_rows
+    duplicates = int(
+        run.query(stats.duplicates_sql(table, [w.name for w in works], exact_dups))[0][0] or 0
+    )
+    semantics = {w.name: semantic_type(w, n_rows, t) for w in works}
+    columns = []
+    for w in works:
+        gaps, note = None, ""
+        if w.temporal and w.count:
+            if (w.approx_distinct or 0) <= stats.GAP_MAX_DISTINCT:
+                rows = run.query(stats.time_gaps_sql(w, table))
+                gaps = time_gaps(rows[0] if rows else None)
+            else:
+                note = f"over {stats.GAP_MAX_DISTINCT:,} distinct times: gaps not analysed"
+        columns.append(
+            column_profile(
+                w,
+                n_rows,
+                semantics[w.name],
+                spec,
+                t,
+                settings.top_k,
+                scanned.exact_quantiles,
+                gaps,
+                note,
+            )
+        )
+    run.check()
+    run.report(0.8, "correlations and mutual information")
+    relations = _relate(sample, n_rows, wanted, spec, context, settings)
+    run.check()
+    target = targeting.target_summary(spec, columns, relations.ranked, relations.mi_rows, settings)
+    run.report(0.97, "alerts")
+    alerts = build_alerts(
+        AlertContext(
+            n_rows=n_rows,
+            columns=columns,
+            works={w.name: w for w in works},
+            thresholds=t,
+            duplicates=duplicates,
+            target=target,
+            correlations=relations.correlations,
+            sample=relations.sample,
+            split=scanned.split,
+            seed=settings.seed,
+        )
+    )
+    sample = relations.sample
+    return Profile(
+        dataset=found.name,
+        version=found.version,
+        fingerprint=found.fingerprint,
+        settings_hash=context.hash,
+        settings=settings,
+        n_rows=n_rows,
+        n_cols=len(works),
+        duplicate_rows=duplicates,
+        columns=columns,
+        correlations=relations.correlations,
+        target=target,
+        time_column=context.time_column,
+        alerts=alerts,
+        sample_size=sample.height if sample is not None else 0,
+        thresholds=t.model_dump(),
+        methods=_methods(n_rows, settings, scanned.exact_quantiles, exact_dups, scanned.split),
+        queries=run.queries,
+        computed_at=datetime.now(UTC),
+        seconds=round(time.perf_counter() - started, 4),
+    )
+
+
+def scatter_sample(
+    store: ProjectStore,
+    name: str,
+    x: str,
+    y: str,
+    version: int | None = None,
+    size: int = SCATTER_POINTS,
+    seed: int = 0,
+) -> ScatterSample:
+    """Up to ``size`` (x, y) points of two numeric columns: a seeded Bernoulli sample in DuckDB
+    (``hash(rowid, seed)``), never the whole table."""
+    found = browse.get_version(store, name, version)
+    with store.connect() as con:
+        types = dict(ds.table_columns(con, found.table_name))
+        for column in (x, y):
+            if column not in types:
+                raise MlwbError(
+                    f"{column!r} is not a column of {found.ref}", hint="choose an existing column"
+                )
+            if stats.type_family(types[column]) not in ("int", "float", "decimal"):
+                raise MlwbError(
+                    f"{column!r} is not numeric ({types[column]})",
+                    hint="a scatter plot needs two numeric columns",
+                )
+        qx, qy, table = ds.quote_ident(x), ds.quote_ident(y), ds.quote_ident(found.table_name)
+        both = f"isfinite({qx}::DOUBLE) AND isfinite({qy}::DOUBLE)"
+        rows = int(con.execute(f"SELECT count(*) FROM {table} WHERE {both}").fetchall()[0][0])
+        cut = 1_000_000 if rows <= size else math.ceil(1_000_000 * size / rows)
+        points = con.execute(
+            f"SELECT {qx}::DOUBLE, {qy}::DOUBLE FROM {table} WHERE {both} "
+            f"AND hash(rowid, {int(seed)}) % 1000000 < {cut} LIMIT {int(size)}"
+        ).fetchall()
+    return ScatterSample(x=x, y=y, points=[(a, b) for a, b in points], rows=rows, seed=seed)
+
+
+def _methods(
+    n_rows: int, settings: ProfileSettings, exact_quantiles: bool, exact_dups: bool, split: str
+) -> dict[str, str]:
+    return {
+        "quantiles": "exact (DuckDB quantile_cont, linear interpolation)"
+        if exact_quantiles
+        else "approximate (DuckDB approx_quantile, a t-digest; rank error about 1 %)",
+        "distinct": "exact where values were counted (all columns up to "
+        f"{settings.exact_rows:,} rows, else columns with at most "
+        f"{stats.VALUE_COUNT_LIMIT:,} estimated values); otherwise DuckDB "
+        "approx_count_distinct (HyperLogLog, about 2 % error)",
+        "moments": "mean, std (n - 1), skewness (adjusted Fisher-Pearson) and excess kurtosis "
+        "(bias-corrected), two-pass over finite values; NaN counts as missing",
+        "histograms": "equal-width bins, Freedman-Diaconis width capped at "
+        f"{settings.max_bins} bins (Sturges when the IQR is 0)",
+        "correlations": f"on a seeded sample of up to {settings.sample_size:,} rows: Pearson and "
+        "Spearman (pairwise complete), bias-corrected Cramér's V, correlation ratio",
+        "mutual_information": f"scikit-learn k-NN estimator on up to {settings.mi_sample_size:,} "
+        "rows of the sample",
+        "duplicates": "exact (DISTINCT *)"
+        if exact_dups
+        else "by a 64-bit hash of each whole row (collisions are negligible)",
+        "split": split,
+        "rows": f"{n_rows:,}",
+    }

@@ -1,0 +1,308 @@
+"""The GROUP BY passes of a profile (B: value counts, D: bins, buckets, candidates) and the
+exact statistics that follow from complete value counts.
+
+Each column's GROUP BY is one branch of a ``UNION ALL`` query, so a batch of columns is one
+round trip. Every group carries its rows, its holdout rows (for unseen categories), its rows
+with a target and the target's measures (rate, mean or class shares), plus three extra counts
+that histogram bins use for outliers. Window functions add the number of groups (the exact
+distinct count) and the categories found only in the holdout part, before the top-k cut.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.domain.profile import QUANTILES
+from app.services import profile_counts as counts
+from app.services.profile_stats import (
+    ColumnWork,
+    Group,
+    Query,
+    batches,
+    fences,
+    number,
+    plan_bins,
+)
+from storage.datasets import quote_ident, quote_literal
+
+BRANCHES_PER_QUERY = 48
+"""GROUP BY branches per UNION ALL query."""
+UNPIVOT_MAX_ROWS = 20_000
+"""Up to this many rows, wide tables count values with UNPIVOT (see ``unpivot_counts``)."""
+UNPIVOT_MIN_COLUMNS = 50
+"""... when at least this many columns have their values counted."""
+UNPIVOT_COLUMNS = 500
+"""Columns per UNPIVOT query (rows x columns cells are materialised as text)."""
+EXTRAS = 3
+
+
+@dataclass
+class TargetAggregates:
+    """SQL of what every group measures about the target, and of the holdout rows."""
+
+    sql: list[str]
+    """One aggregate per measure (a rate, a mean, or a class share)."""
+    count_sql: str
+    """Rows of the group whose target counts towards the measures ('0' without a target)."""
+    holdout: str
+    """SQL condition true for rows in the holdout part of the split."""
+
+
+def _branch(
+    i: int,
+    key: str,
+    where: str,
+    table: str,
+    agg: TargetAggregates,
+    limit: int | None = None,
+    extras: Sequence[str] = (),
+) -> str:
+    """One column's GROUP BY. Without ``limit`` every group comes back and Python sorts and
+    counts them; with it, DuckDB keeps the top groups by rows and window functions count all
+    groups (the exact distinct count) and those found only in the holdout part."""
+    measures = "".join(f", {sql} AS t{j}" for j, sql in enumerate(agg.sql))
+    extra = [*extras, *["0"] * (EXTRAS - len(extras))]
+    extra_sql = "".join(f", {sql} AS e{j}" for j, sql in enumerate(extra))
+    inner = (
+        f"SELECT {key} AS key, count(*) AS n, count_if({agg.holdout}) AS h, "
+        f"{agg.count_sql} AS tn{measures}{extra_sql} FROM {quote_ident(table)} WHERE {where} "
+        "GROUP BY 1"
+    )
+    outer = "".join(f", t{j}" for j in range(len(agg.sql)))
+    outer += "".join(f", e{j}" for j in range(EXTRAS))
+    if limit is None:
+        return (
+            f"(SELECT {i} AS i, key::VARCHAR AS k, n, h, tn{outer}, 0 AS groups, "
+            f"0 AS unseen, 0 AS unseen_rows FROM ({inner}))"
+        )
+    return (
+        f"(SELECT {i} AS i, key::VARCHAR AS k, n, h, tn{outer}, count(*) OVER () AS groups, "
+        "count_if(h = n) OVER () AS unseen, sum(CASE WHEN h = n THEN n ELSE 0 END) OVER () "
+        f"AS unseen_rows FROM ({inner}) ORDER BY n DESC, key LIMIT {limit})"
+    )
+
+
+def value_branches(
+    columns: Sequence[ColumnWork], table: str, agg: TargetAggregates, top_k: int
+) -> list[tuple[ColumnWork, str, str]]:
+    """Pass B: value counts (every value when there are few, else the top ``top_k``)."""
+    out = []
+    for c in columns:
+        if c.values_mode not in ("all", "top"):
+            continue
+        q = c.q
+        where = f"NOT isnan({q})" if c.family == "float" else f"{q} IS NOT NULL"
+        limit = None if c.values_mode == "all" else top_k
+        out.append((c, c.values_mode, _branch(c.index, q, where, table, agg, limit)))
+    return out
+
+
+def detail_branches(
+    columns: Sequence[ColumnWork],
+    table: str,
+    agg: TargetAggregates,
+    top_k: int,
+    iqr_factor: float,
+    z_limit: float,
+) -> list[tuple[ColumnWork, str, str]]:
+    """Pass D: histogram bins with outlier counts, time buckets, candidate counts."""
+    out = []
+    for c in columns:
+        q = c.q
+        if c.values_mode == "candidates" and c.candidates:
+            listed = ", ".join(_literal(v) for v in c.candidates)
+            sql = _branch(c.index, q, f"{q} IN ({listed})", table, agg, top_k)
+            out.append((c, "candidates", sql))
+        if c.numeric and c.n_bins and not c.from_counts:
+            v = c.as_double()
+            key = f"least(floor(({v} - {c.bin_low!r}) / {c.bin_width!r}), {c.n_bins - 1})::BIGINT"
+            extras = ["0", "0", "0"]
+            bounds = fences(c, iqr_factor)
+            if bounds is not None:
+                c.lower_fence, c.upper_fence = bounds
+                extras[:2] = [f"count_if({v} < {bounds[0]!r})", f"count_if({v} > {bounds[1]!r})"]
+            std, mean = c.std, c.mean
+            if std and mean is not None:
+                extras[2] = f"count_if(abs({v} - {mean!r}) > {z_limit * std!r})"
+            sql = _branch(c.index, key, c.finite_filter(), table, agg, None, extras)
+            out.append((c, "bins", sql))
+        if c.temporal and c.bucket_unit:
+            key = f"date_trunc('{c.bucket_unit}', {q})"
+            sql = _branch(c.index, key, f"{q} IS NOT NULL", table, agg)
+            out.append((c, "buckets", sql))
+    return out
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            return quote_literal(str(value)) + "::DOUBLE"
+        return repr(value)
+    return quote_literal(str(value))
+
+
+def unpivot_counts(
+    query: Query,
+    columns: Sequence[ColumnWork],
+    table: str,
+    agg: TargetAggregates,
+    target: str | None,
+) -> Iterator[int]:
+    """Pass B for wide, short tables: every column's value counts from one UNPIVOT per batch.
+
+    A GROUP BY branch costs about a millisecond of planning whatever the rows, so for a few
+    thousand rows and hundreds of columns one UNPIVOT (values as text) is several times faster.
+    ``target`` is the quoted target column the measures refer to (projected alongside).
+    """
+    done = 0
+    measures = "".join(f", {sql} AS t{j}" for j, sql in enumerate(agg.sql))
+    for batch in batches(columns, UNPIVOT_COLUMNS):
+        values = ", ".join(
+            f"CASE WHEN NOT isnan({c.q}) THEN {c.q}::VARCHAR END AS v{c.index}"
+            if c.family == "float"
+            else f"{c.q}::VARCHAR AS v{c.index}"
+            for c in batch
+        )
+        carried = f", {target}" if target else ""
+        names = ", ".join(f"v{c.index}" for c in batch)
+        sql = (
+            f"SELECT col, v, count(*) AS n, count_if(__mlwb_h) AS h, {agg.count_sql} AS tn"
+            f"{measures} FROM (UNPIVOT (SELECT {values}, {agg.holdout} AS __mlwb_h{carried} "
+            f"FROM {quote_ident(table)}) ON {names} INTO NAME col VALUE v) GROUP BY col, v"
+        )
+        rows: dict[str, list[tuple[Any, ...]]] = {}
+        for row in query(sql):
+            rows.setdefault(row[0], []).append(row)
+        for c in batch:
+            _store(c, "all", rows.get(f"v{c.index}", []), len(agg.sql))
+        done += len(batch)
+        yield done
+
+
+def run_branches(
+    query: Query, branches: list[tuple[ColumnWork, str, str]], n_measures: int
+) -> Iterator[int]:
+    """Run the branches, batched into UNION ALL queries, and store the groups; yields per batch."""
+    done = 0
+    for batch in batches(branches, BRANCHES_PER_QUERY):
+        sql = "\nUNION ALL\n".join(
+            f"SELECT {j} AS b, * FROM {s}" for j, (_, _, s) in enumerate(batch)
+        )
+        rows: dict[int, list[tuple[Any, ...]]] = {}
+        for row in query(sql):
+            rows.setdefault(int(row[0]), []).append(row[1:])
+        for j, (c, kind, _) in enumerate(batch):
+            _store(c, kind, rows.get(j, []), n_measures)
+        done += len(batch)
+        yield done
+
+
+def _sort_key(c: ColumnWork) -> Any:
+    """Most rows first, ties in the column's own order (numbers as numbers)."""
+    if c.numeric:
+        return lambda g: (-g.n, float(g.key))
+    return lambda g: (-g.n, g.key)
+
+
+def _groups(rows: list[tuple[Any, ...]], n_measures: int, extras: bool) -> list[Group]:
+    """Groups from result rows (b or col, key, n, h, tn, measures..., extras...)."""
+    m = n_measures
+    if not m and not extras:
+        return [Group(key=r[1], n=r[2], holdout=r[3]) for r in rows]
+    return [
+        Group(
+            key=r[1],
+            n=r[2],
+            holdout=r[3],
+            with_target=int(r[4] or 0),
+            target=[number(v) for v in r[5 : 5 + m]],
+            extras=[int(v or 0) for v in r[5 + m : 5 + m + EXTRAS]] if extras else [],
+        )
+        for r in rows
+    ]
+
+
+def _store(c: ColumnWork, kind: str, rows: list[tuple[Any, ...]], n_measures: int) -> None:
+    found = _groups(rows, n_measures, kind == "bins")
+    after = 5 + n_measures + EXTRAS
+    if kind == "all":
+        c.values = sorted(found, key=_sort_key(c))
+        c.exact_distinct = len(found)
+        c.values_complete = True
+        only_holdout = [g for g in found if g.holdout == g.n]
+        c.unseen, c.unseen_rows = len(only_holdout), sum(g.n for g in only_holdout)
+    elif kind == "top":
+        c.values = found
+        c.exact_distinct = int(rows[0][after]) if rows else 0
+        c.values_complete = c.exact_distinct <= len(found)
+        c.unseen = int(rows[0][after + 1]) if rows else 0
+        c.unseen_rows = int(rows[0][after + 2] or 0) if rows else 0
+    elif kind == "candidates":
+        c.values = found
+    elif kind == "bins":
+        c.bins = sorted(found, key=lambda g: int(g.key))
+        c.below = sum(g.extras[0] for g in found)
+        c.above = sum(g.extras[1] for g in found)
+        c.z_count = sum(g.extras[2] for g in found)
+    else:
+        c.buckets = sorted(found, key=lambda g: g.key)
+
+
+# -- statistics from complete value counts ----------------------------------------------------
+
+
+def derive_from_counts(c: ColumnWork, max_bins: int, iqr_factor: float, z_limit: float) -> None:
+    """Quantiles, moments, outliers, histogram and per-bin target of a numeric column, or text
+    statistics of a text column, from its complete value counts."""
+    if not c.from_counts:
+        return
+    n = np.array([g.n for g in c.values], dtype=np.float64)
+    if c.family == "string":
+        c.text = counts.text_stats([g.key for g in c.values], n)
+        return
+    if not c.numeric or c.mean is None:
+        return
+    x = np.array([float(g.key) for g in c.values], dtype=np.float64)
+    finite = np.isfinite(x)
+    groups = [g for g, keep in zip(c.values, finite, strict=True) if keep]
+    x, n = x[finite], n[finite]
+    if not len(x):
+        return
+    c.quantiles = list(counts.weighted_quantiles(x, n, QUANTILES))
+    c.m2, c.m3, c.m4 = counts.central_sums(x, n, c.mean)
+    bounds = fences(c, iqr_factor)
+    if bounds is not None:
+        c.lower_fence, c.upper_fence = bounds
+        c.below, c.above = int(n[x < bounds[0]].sum()), int(n[x > bounds[1]].sum())
+    std = c.std
+    if std:
+        c.z_count = int(n[np.abs(x - c.mean) > z_limit * std].sum())
+    plan_bins(c, max_bins)
+    if not c.n_bins:
+        return
+    index = counts.bin_indices(x, c.bin_low, c.bin_width, c.n_bins)
+    rows = np.bincount(index, weights=n, minlength=c.n_bins)
+    measures = len(groups[0].target) if groups else 0
+    with_target = np.array([g.with_target for g in groups], dtype=np.float64)
+    target_rows = np.bincount(index, weights=with_target, minlength=c.n_bins)
+    sums = []
+    for j in range(measures):
+        values = np.array([g.target[j] if g.target[j] is not None else 0.0 for g in groups])
+        sums.append(np.bincount(index, weights=values * with_target, minlength=c.n_bins))
+    c.bins = [
+        Group(
+            key=str(b),
+            n=int(rows[b]),
+            with_target=int(target_rows[b]),
+            target=[float(s[b] / target_rows[b]) if target_rows[b] else None for s in sums],
+        )
+        for b in range(c.n_bins)
+        if rows[b]
+    ]
