@@ -12,7 +12,7 @@ import duckdb
 from storage import datasets as ds
 
 _MARKERS = ("?", "na", "n/a", "#n/a", "null", "none", "nan", "-", "--", ".", "missing")
-SCAN_ROWS = 100_000
+SCAN_ROWS = 50_000
 """Text checks read the first rows only: a whole-table scan doubled import time and memory."""
 _NESTED = ("STRUCT", "MAP", "UNION")
 
@@ -42,7 +42,7 @@ def data_warnings(
         q = ds.quote_ident(name)
         parts += [
             f"count_if({q} <> trim({q}))",
-            f"mode({q}) FILTER (WHERE {q} <> trim({q}))",
+            f"min({q}) FILTER (WHERE {q} <> trim({q}))",
             f"count_if(lower(trim({q})) IN ({markers}))",
             f"mode({q}) FILTER (WHERE lower(trim({q})) IN ({markers}))",
             f"count_if(try_cast(trim({q}) AS DOUBLE) IS NULL)",
