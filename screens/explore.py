@@ -181,6 +181,7 @@ class ExploreScreen(StageScreen):
         self._fill_alerts()
         self._fill_correlations()
         self._fill_target()
+        self.mlwb.refresh_status()
 
     def _alert_columns(self) -> set[str]:
         assert self.profile is not None

@@ -7,6 +7,7 @@ from app.domain.guide import STAGE_PURPOSE
 from app.domain.stages import Stage, StageState, StageStatus
 from app.services.problem import data_facts
 from storage import datasets as ds
+from storage import profiles
 from storage import repositories as repo
 from storage.db import ProjectStore
 
@@ -17,9 +18,14 @@ def stage_statuses(store: ProjectStore) -> list[StageStatus]:
         charter = repo.latest_charter(con)
         facts = data_facts(con, charter.charter.target if charter else None)
         current = None
+        profile = None
         if facts is not None:
             name = ds.get_state(con, ds.CURRENT_DATASET)
             current = ds.current_version(con, name) if name else None
+            if current is not None and repo.count_rows(con, "profiles") is not None:
+                profile = profiles.latest_profile(
+                    con, current.name, current.version, current.fingerprint
+                )
     statuses: list[StageStatus] = []
     if charter is None:
         statuses.append(
@@ -74,8 +80,39 @@ def stage_statuses(store: ProjectStore) -> list[StageStatus]:
                         f"target {c.target!r} found.",
                     )
                 )
+    if statuses[-1].state is not StageState.DONE:
+        statuses.append(_locked(Stage.EXPLORE, "Finish Data (stage 2) first."))
+    elif profile is None:
+        statuses.append(
+            StageStatus(
+                stage=Stage.EXPLORE,
+                state=StageState.CURRENT,
+                summary="The current version has not been profiled yet.",
+                next_step="Open Explore (3) or run mlwb eda.",
+            )
+        )
+    else:
+        high = [a for a in profile.alerts if a.severity == "high"]
+        if high:
+            statuses.append(
+                StageStatus(
+                    stage=Stage.EXPLORE,
+                    state=StageState.ATTENTION,
+                    summary=f"{profile.ref}: {len(high)} high-severity alert(s): "
+                    + "; ".join(a.message for a in high[:3]),
+                    next_step="Fix them in Data (Enter on an alert opens the fix).",
+                )
+            )
+        else:
+            statuses.append(
+                StageStatus(
+                    stage=Stage.EXPLORE,
+                    state=StageState.DONE,
+                    summary=f"{profile.ref} profiled: {len(profile.alerts)} alert(s), none high.",
+                )
+            )
     stages = list(Stage)
-    for stage in stages[2:]:
+    for stage in stages[3:]:
         previous = stages[stages.index(stage) - 1]
         if statuses[-1].state is not StageState.DONE:
             statuses.append(
