@@ -195,7 +195,10 @@ class DataScreen(StageScreen):
             f"{len(v.recipe)} step(s) · {len(message.versions)} version(s)"
         )
         self.row_offset = 0
-        self.query_one("#grid", PageGrid).clear()
+        grid = self.query_one("#grid", PageGrid)
+        grid.clear()
+        if self.focused is None or type(self.focused).__name__ in ("Tabs", "ContentTabs"):
+            grid.focus()
         self._show_recipe()
         self.load_page()
         self.load_suggestions()
@@ -326,7 +329,7 @@ class DataScreen(StageScreen):
         lines = [
             summary.name,
             f"type      {summary.type}",
-            f"role      {summary.role.value}  (o changes)",
+            f"role      {summary.role.value} (o)",
             f"missing   {summary.missing:,} ({summary.missing_pct:.1f} %)",
             f"distinct  {'~' if summary.distinct_approx else ''}{summary.distinct:,}",
         ]
@@ -654,6 +657,21 @@ class DataScreen(StageScreen):
             "Filter rows", "Show only rows matching an expression", self.action_filter
         )
         yield SystemCommand("Go to row", "Jump to a row number", self.action_goto)
+        yield SystemCommand(
+            "Sort by the column", "Sort the table by the highlighted column", self.action_sort
+        )
+        yield SystemCommand(
+            "Change the column's role", "feature, target, id, time, ignore", self.action_role
+        )
+        yield SystemCommand(
+            "Show suggested fixes", "Detected data issues", lambda: self.action_tab("tab-suggest")
+        )
+        yield SystemCommand(
+            "Show the recipe",
+            "The steps behind this version",
+            lambda: self.action_tab("tab-recipe"),
+        )
+        yield SystemCommand("Next page", "The next 100 rows", lambda: self.action_page(1))
 
 
 def _cell(value: Any) -> str:

@@ -178,6 +178,8 @@ class ExploreScreen(StageScreen):
             f"{p.seconds:.1f} s · sample {p.sample_size:,}"
         )
         self._fill_columns()
+        if self.focused is None or type(self.focused).__name__ in ("Tabs", "ContentTabs"):
+            self.query_one("#column-list", DataTable).focus()
         self._fill_alerts()
         self._fill_correlations()
         self._fill_target()
@@ -381,6 +383,17 @@ class ExploreScreen(StageScreen):
             self.action_refresh_profile,
         )
         yield SystemCommand("Search columns", "Filter the column list by name", self.action_search)
+        yield SystemCommand(
+            "Next plot kind", "Distribution, target relation, over time", self.action_next_plot
+        )
+        for pane, title in (
+            ("tab-alerts", "alerts"),
+            ("tab-correlations", "correlations"),
+            ("tab-target", "target view"),
+        ):
+            yield SystemCommand(
+                f"Show {title}", f"The {title} of the profile", lambda p=pane: self.action_tab(p)
+            )
 
 
 def _num(value: float | None) -> str:
