@@ -13,7 +13,9 @@ from storage import datasets as ds
 
 _MARKERS = ("?", "na", "n/a", "#n/a", "null", "none", "nan", "-", "--", ".", "missing")
 SCAN_ROWS = 50_000
-"""Text checks read the first rows only: a whole-table scan doubled import time and memory."""
+"""Text checks read every row of tables up to this size (adult: all 32,561)..."""
+LARGE_SCAN_ROWS = 20_000
+"""...and the first rows of larger ones: a whole-table scan doubled import time and memory."""
 _NESTED = ("STRUCT", "MAP", "UNION")
 
 
@@ -48,7 +50,8 @@ def data_warnings(
             f"count_if(try_cast(trim({q}) AS DOUBLE) IS NULL)",
             f"count_if(regexp_full_match(trim({q}), '-?[0-9]*,[0-9]+'))",
         ]
-    sample = f"(SELECT * FROM {relation} LIMIT {SCAN_ROWS})"
+    limit = total if total <= SCAN_ROWS else LARGE_SCAN_ROWS
+    sample = f"(SELECT * FROM {relation} LIMIT {limit})"
     row = ds.first_row(con.execute(f"SELECT {', '.join(parts)} FROM {sample}")) if text else None
     scanned = row[0] if row else total
     where = f" in the first {scanned:,} rows" if scanned < total else ""
