@@ -11,6 +11,7 @@ BENCHMARKS = {
     "recipe": "bench.recipe",
     "grid": "bench.grid",
     "memory": "bench.memory",
+    "profile": "bench.profile",
 }
 
 
