@@ -70,3 +70,32 @@ def conditions() -> str:
     """The machine's core count and load, to judge how noisy a run was."""
     one, five, _ = os.getloadavg()
     return f"{os.cpu_count()} cores, load average {one:.1f} (1 min) / {five:.1f} (5 min)"
+
+
+def run_polling_rss(args: list[str], cwd: Path, poll: float = 0.005) -> tuple[str, int]:
+    """Run a child process to the end; return its stdout and the peak RSS (bytes) polled.
+
+    The RSS of the child and its own children is summed every ``poll`` seconds. A non-zero
+    exit raises RuntimeError with the end of stderr.
+    """
+    import subprocess
+
+    import psutil
+
+    child = subprocess.Popen(
+        args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    proc = psutil.Process(child.pid)
+    peak = 0
+    while child.poll() is None:
+        try:
+            rss = proc.memory_info().rss
+            rss += sum(c.memory_info().rss for c in proc.children(recursive=True))
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        time.sleep(poll)
+    out, err = child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[3:5])} failed:\n{err[-4000:]}")
+    return out, peak

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
 
-from bench.common import conditions, mb, table, verdict, warm_cache
+from bench.common import conditions, mb, run_polling_rss, table, verdict, warm_cache
 from bench.datagen import make_csv
 
 ROWS = int(os.environ.get("MLWB_BENCH_MEMORY_ROWS", "5000000"))
@@ -64,26 +62,9 @@ print(json.dumps({"maxrss_mb": peak_kb * 1024 / 1e6, "seconds": elapsed}))
 def measure(mode: str, csv: Path) -> dict[str, float]:
     """Run one tool in a subprocess; its polled RSS peak, ru_maxrss and run time."""
     with tempfile.TemporaryDirectory(prefix="mlwb-bench-memory-") as work:
-        child = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, mode, str(csv), work],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        out, peak = run_polling_rss(
+            [sys.executable, "-c", _CHILD, mode, str(csv), work], ROOT, POLL_SECONDS
         )
-        proc = psutil.Process(child.pid)
-        peak = 0
-        while child.poll() is None:
-            try:
-                rss = proc.memory_info().rss
-                rss += sum(c.memory_info().rss for c in proc.children(recursive=True))
-                peak = max(peak, rss)
-            except psutil.Error:
-                pass
-            time.sleep(POLL_SECONDS)
-        out, err = child.communicate()
-        if child.returncode != 0:
-            raise RuntimeError(f"{mode} failed:\n{err}")
     report = json.loads(out.strip().splitlines()[-1])
     report["polled_mb"] = peak / 1e6
     return report

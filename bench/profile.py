@@ -34,9 +34,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from bench.common import REPEATS, conditions, mb, median, seconds, table, timed, verdict, warm_cache
+from bench.common import (
+    REPEATS,
+    conditions,
+    mb,
+    median,
+    run_polling_rss,
+    seconds,
+    table,
+    timed,
+    verdict,
+    warm_cache,
+)
 from bench.datagen import OUT, make_csv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,26 +199,9 @@ def mlwb_profile(store: Any, name: str) -> dict[str, Any]:
 
 def profile_memory(project: Path, name: str, mode: str) -> dict[str, float]:
     """Peak RSS of a child that opens the project and profiles (or, ``baseline``, only opens)."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", _PROFILE_CHILD, mode, str(project), name],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    out, peak = run_polling_rss(
+        [sys.executable, "-c", _PROFILE_CHILD, mode, str(project), name], ROOT, POLL_SECONDS
     )
-    proc = psutil.Process(child.pid)
-    peak = 0
-    while child.poll() is None:
-        try:
-            rss = proc.memory_info().rss
-            rss += sum(c.memory_info().rss for c in proc.children(recursive=True))
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
-        time.sleep(POLL_SECONDS)
-    out, err = child.communicate()
-    if child.returncode != 0:
-        raise RuntimeError(f"profile child ({mode}) failed:\n{err[-4000:]}")
     result = _last_json(out)
     result["polled_mb"] = peak / 1e6
     return result

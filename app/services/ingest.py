@@ -9,6 +9,7 @@ are one transaction, so a failed or cancelled import leaves no trace. ``on_progr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable
@@ -56,6 +57,10 @@ COUNT_LIMIT_BYTES = 256 << 20
 """A preview counts (and fully validates) files up to this size."""
 HASH_CHUNK = 4 << 20
 POLL_SECONDS = 0.1
+
+
+IMPORT_MEMORY_LIMIT = "600MB"
+"""DuckDB's memory cap while a file is copied into the project (5M rows peak below 1 GB)."""
 
 
 class ImportCancelled(MlwbError):
@@ -341,6 +346,9 @@ def _import(
     with store.transaction() as con:
         dataset = _choose_name(con, path, name, warnings)
         table_name = ds.new_table_name(con, dataset, 1)
+        # Streaming a file into a table needs little memory; a cap keeps big imports bounded
+        # (DuckDB otherwise caches up to 80 % of RAM). Reset right after the copy.
+        con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT}'")
         con.execute("SET enable_progress_bar = true")
         con.execute("SET enable_progress_bar_print = false")
         report(0.1, f"reading rows of {path.name}")
@@ -361,6 +369,8 @@ def _import(
             raise source_failure(exc, path, plan) from exc
         finally:
             plan.release(con)
+            with contextlib.suppress(duckdb.Error):
+                con.execute("RESET memory_limit")
         if watcher.stopped or stop():
             raise cancelled()
         file_hash = hashing.result()
