@@ -418,6 +418,9 @@ def column_text(c: ColumnProfile) -> str:
             f"skew {_num(n.skewness)} · kurtosis {_num(n.kurtosis)} · zeros {n.zeros:,} · "
             f"negatives {n.negatives:,} · inf {n.infinities:,}"
         )
+    box = c.box_plot()
+    if box is not None:
+        lines.append("box  " + box_line(box))
     if c.outliers is not None:
         o = c.outliers
         lines.append(
@@ -435,6 +438,26 @@ def column_text(c: ColumnProfile) -> str:
     if c.top_values:
         lines.append("top: " + ", ".join(f"{v.value!s}×{v.count:,}" for v in c.top_values[:5]))
     return "\n".join(lines)
+
+
+def box_line(box: Any, width: int = 40) -> str:
+    """A box plot as one text line: whiskers ├─, the box [ ] and the median │, to scale."""
+    low, high = box.low_whisker, box.high_whisker
+    span = high - low
+    if span <= 0:
+        return f"{_num(low)} (all values equal)"
+
+    def at(value: float) -> int:
+        return round((value - low) / span * (width - 1))
+
+    cells = [" "] * width
+    for i in range(at(low), at(high) + 1):
+        cells[i] = "─"
+    for i in range(at(box.q1), at(box.q3) + 1):
+        cells[i] = "▒"
+    cells[at(low)], cells[at(high)] = "├", "┤"
+    cells[at(box.median)] = "│"
+    return f"{_num(low)} {''.join(cells)} {_num(high)}  (median {_num(box.median)})"
 
 
 def matrix_text(corr: Any, most: int = 12) -> str:

@@ -112,3 +112,20 @@ def test_matrix_fits_80_columns(adult_store: ProjectStore) -> None:
     found = profile.profile_dataset(adult_store, "adult")
     text = matrix_text(found.correlations, most=(80 - 12) // 7)
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_box_line_is_to_scale() -> None:
+    from app.domain.profile import BoxPlot
+    from screens.explore import box_line
+
+    box = BoxPlot(
+        low_whisker=0, q1=10, median=20, q3=30, high_whisker=40, outliers_below=0, outliers_above=3
+    )
+    line = box_line(box, width=41)
+    cells = line.split(" ")[1]
+    assert len(cells) == 41
+    assert cells[0] == "├" and cells[40] == "┤"
+    assert cells[20] == "│"
+    assert set(cells[10:20]) == {"▒"} and set(cells[21:31]) == {"▒"}
+    assert set(cells[1:10]) == {"─"} and set(cells[31:40]) == {"─"}
+    assert line.endswith("(median 20)")
