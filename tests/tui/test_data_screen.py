@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pilotkit import settle
 
 from app.services import browse, ingest
 from app.tui import MlwbApp
@@ -18,12 +19,6 @@ from storage.db import ProjectStore
 ROOT = Path(__file__).resolve().parents[2]
 ADULT = ROOT / "sample_data" / "adult.csv"
 SIZE = (120, 40)
-
-
-async def settle(app: MlwbApp, pilot: Any) -> None:
-    for _ in range(3):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 def status_text(app: MlwbApp) -> str:

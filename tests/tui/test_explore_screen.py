@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pilotkit import settle
 
 from app.services import ingest, problem
 from app.tui import MlwbApp
@@ -17,12 +18,6 @@ from storage.db import ProjectStore
 ROOT = Path(__file__).resolve().parents[2]
 ADULT = ROOT / "sample_data" / "adult.csv"
 SIZE = (120, 40)
-
-
-async def settle(app: MlwbApp, pilot: Any) -> None:
-    for _ in range(3):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 @pytest.fixture

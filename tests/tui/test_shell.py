@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pilotkit import settle
 from textual.command import CommandPalette
 from textual.widgets import Input, Select, Static, TextArea
 
@@ -19,13 +20,6 @@ from screens.widgets.stepper import StageStep
 from storage.db import ProjectStore
 
 SIZE = (120, 40)
-
-
-async def settle(app: MlwbApp, pilot: Any) -> None:
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def step_classes(app: MlwbApp, stage: str) -> set[str]:

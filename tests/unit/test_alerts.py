@@ -17,10 +17,9 @@ from app.domain.dataset import DatasetVersion
 from app.domain.profile import SEVERITY_RANK, Alert, Profile
 from app.domain.recipe import parse_step
 from app.errors import ValidationFailed
-from app.services import cleaning, ingest, problem
+from app.services import cleaning
 from app.services import recipe as engine
 from app.services.alerts import KIND_ORDER
-from app.services.demo import DEMO_CHARTERS
 from app.services.profile import (
     profile_dataset,
     read_thresholds,
@@ -33,32 +32,6 @@ from storage.db import ProjectStore
 ROOT = Path(__file__).resolve().parents[2]
 ADULT = ROOT / "sample_data" / "adult.csv"
 BIKES = ROOT / "sample_data" / "bike_sharing_hour.csv"
-
-
-@pytest.fixture(scope="module")
-def adult_store(tmp_path_factory: pytest.TempPathFactory) -> ProjectStore:
-    store = ProjectStore.create(tmp_path_factory.mktemp("adult") / "p", "adult")
-    problem.save_charter(store, DEMO_CHARTERS["adult"])
-    ingest.import_file(store, ADULT, name="adult")
-    return store
-
-
-@pytest.fixture(scope="module")
-def adult_profile(adult_store: ProjectStore) -> Profile:
-    return profile_dataset(adult_store, "adult", 1)
-
-
-@pytest.fixture(scope="module")
-def bikes_store(tmp_path_factory: pytest.TempPathFactory) -> ProjectStore:
-    store = ProjectStore.create(tmp_path_factory.mktemp("bikes") / "p", "bikes")
-    problem.save_charter(store, DEMO_CHARTERS["bikes"])
-    ingest.import_file(store, BIKES, name="bikes")
-    return store
-
-
-@pytest.fixture(scope="module")
-def bikes_profile(bikes_store: ProjectStore) -> Profile:
-    return profile_dataset(bikes_store, "bikes")
 
 
 def kinds(profile: Profile, kind: str) -> list[Alert]:

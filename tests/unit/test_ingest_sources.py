@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import polars as pl
 import pytest
+from storecheck import snapshot, table_rows, write
 
 from app.domain.dataset import ColumnRole, ImportOptions, SourceKind
 from app.errors import MlwbError
@@ -25,27 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ADULT = ROOT / "sample_data" / "adult.csv"
 BIKES = ROOT / "sample_data" / "bike_sharing_hour.csv"
 RAGGED_LATE = "a,b,c\n" + "".join(f"{i},{i},{i}\n" for i in range(25_000)) + "1,2\n"
-
-
-def snapshot(store: ProjectStore) -> tuple[str, list[str], int, int, int]:
-    """Database bytes, tables, dataset rows, role rows and events: all must stay the same."""
-    digest = hashlib.sha256(store.db_path.read_bytes()).hexdigest()
-    with store.connect() as con:
-        tables = sorted(
-            r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-        )
-        counts = [repo.count_rows(con, t) or 0 for t in ("datasets", "column_roles", "events")]
-    return digest, tables, *counts
-
-
-def write(path: Path, data: str | bytes) -> Path:
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-    return path
-
-
-def table_rows(store: ProjectStore, table: str) -> list[tuple[Any, ...]]:
-    with store.connect() as con:
-        return con.execute(f"SELECT * FROM {ds.quote_ident(table)}").fetchall()
 
 
 # -- other sources ----------------------------------------------------------------------------

@@ -20,8 +20,7 @@ from scipy import stats as sps
 from app.domain.dataset import DatasetVersion
 from app.domain.profile import QUANTILES, Profile, ProfileSettings, SemanticType
 from app.errors import MlwbError
-from app.services import cleaning, ingest, problem
-from app.services.demo import DEMO_CHARTERS
+from app.services import cleaning
 from app.services.profile import (
     ProfileCancelled,
     cached_profile,
@@ -36,33 +35,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ADULT = ROOT / "sample_data" / "adult.csv"
 BIKES = ROOT / "sample_data" / "bike_sharing_hour.csv"
 ADULT_NUMBERS = ["age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
-
-
-@pytest.fixture(scope="module")
-def adult_store(tmp_path_factory: pytest.TempPathFactory) -> ProjectStore:
-    """adult.csv as imported (leading spaces, ' ?' markers) under the demo charter."""
-    store = ProjectStore.create(tmp_path_factory.mktemp("adult") / "p", "adult")
-    problem.save_charter(store, DEMO_CHARTERS["adult"])
-    ingest.import_file(store, ADULT, name="adult")
-    return store
-
-
-@pytest.fixture(scope="module")
-def adult_profile(adult_store: ProjectStore) -> Profile:
-    return profile_dataset(adult_store, "adult", 1)
-
-
-@pytest.fixture(scope="module")
-def bikes_store(tmp_path_factory: pytest.TempPathFactory) -> ProjectStore:
-    store = ProjectStore.create(tmp_path_factory.mktemp("bikes") / "p", "bikes")
-    problem.save_charter(store, DEMO_CHARTERS["bikes"])
-    ingest.import_file(store, BIKES, name="bikes")
-    return store
-
-
-@pytest.fixture(scope="module")
-def bikes_profile(bikes_store: ProjectStore) -> Profile:
-    return profile_dataset(bikes_store, "bikes")
 
 
 @pytest.fixture(scope="module")
