@@ -216,7 +216,8 @@ from app import cli_eda  # noqa: E402  (registers the `eda` group)
 
 cli.add_command(cli_eda.eda)
 
-from app import cli_clean  # noqa: E402,F401  (adds the recipe commands to `data`)
+# cli_clean adds the recipe commands to `data`; cli_train registers `train` and `runs`.
+from app import cli_clean, cli_train  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -89,6 +89,58 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        4,
+        "holdout splits, training sessions, runs and models (Train stage)",
+        [
+            # The locked holdout of a dataset version: how it was drawn (body) and its rows.
+            """CREATE TABLE splits (
+                dataset VARCHAR NOT NULL,
+                version INTEGER NOT NULL,
+                fingerprint VARCHAR NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+                body JSON NOT NULL,
+                PRIMARY KEY (dataset, version)
+            )""",
+            """CREATE TABLE holdout_rows (
+                dataset VARCHAR NOT NULL,
+                version INTEGER NOT NULL,
+                row_id BIGINT NOT NULL
+            )""",
+            "CREATE SEQUENCE train_sessions_id_seq START 1",
+            """CREATE TABLE train_sessions (
+                id BIGINT PRIMARY KEY DEFAULT nextval('train_sessions_id_seq'),
+                dataset VARCHAR NOT NULL,
+                version INTEGER NOT NULL,
+                status VARCHAR NOT NULL,
+                pid INTEGER,
+                started_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+                finished_at TIMESTAMPTZ,
+                settings JSON NOT NULL
+            )""",
+            "CREATE SEQUENCE runs_id_seq START 1",
+            # One row per cross-validated configuration; body is the Run as JSON.
+            """CREATE TABLE runs (
+                id BIGINT PRIMARY KEY DEFAULT nextval('runs_id_seq'),
+                session BIGINT NOT NULL,
+                dataset VARCHAR NOT NULL,
+                version INTEGER NOT NULL,
+                candidate VARCHAR NOT NULL,
+                status VARCHAR NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+                body JSON NOT NULL
+            )""",
+            # A run refitted on the whole training part and saved as a skops artifact.
+            """CREATE TABLE models (
+                run_id BIGINT PRIMARY KEY,
+                path VARCHAR NOT NULL,
+                bytes BIGINT NOT NULL,
+                sha256 VARCHAR NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+                body JSON NOT NULL
+            )""",
+        ],
+    ),
 ]
 
 LATEST_SCHEMA = MIGRATIONS[-1][0]

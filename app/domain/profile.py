@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.domain.dataset import ColumnRole
 
-PROFILE_FORMAT = 1
+PROFILE_FORMAT = 2
 """Bumped whenever the profile's content or method changes, so old cached profiles are not used."""
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -212,6 +212,60 @@ class BoxPlot(BaseModel):
     outliers_below: int
     outliers_above: int
 
+    @classmethod
+    def tukey(
+        cls,
+        quartiles: tuple[float, float, float],
+        value_range: tuple[float, float],
+        factor: float,
+        beyond: tuple[int, int],
+    ) -> BoxPlot:
+        """The box of quartiles (Q1, median, Q3) with whiskers at Tukey's fences
+        (Q1 - factor·IQR, Q3 + factor·IQR) clipped to ``value_range`` (min, max), and the
+        counts of values below and above the fences."""
+        q1, median, q3 = quartiles
+        iqr = q3 - q1
+        return cls(
+            low_whisker=max(value_range[0], q1 - factor * iqr),
+            q1=q1,
+            median=median,
+            q3=q3,
+            high_whisker=min(value_range[1], q3 + factor * iqr),
+            outliers_below=beyond[0],
+            outliers_above=beyond[1],
+        )
+
+
+class GroupBox(BaseModel):
+    """One box of a box plot by target: a target class, or a bin of a numeric target."""
+
+    label: str
+    count: int
+    """Finite values of the column in this group."""
+    box: BoxPlot
+
+
+class TargetBoxes(BaseModel):
+    """A numeric column's box plot per target class (classification) or per quartile bin of a
+    numeric target (regression), computed with one grouped SQL query, drawn to one scale."""
+
+    target: str
+    grouping: Literal["class", "quartile"]
+    """class: one box per (most frequent) target class; quartile: one box per bin of the
+    target cut at its quartiles."""
+    iqr_factor: float
+    exact: bool
+    """Exact quantiles (quantile_cont), or DuckDB's t-digest estimates on big tables."""
+    boxes: list[GroupBox] = Field(default_factory=list)
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """The shared scale: the lowest and highest whisker of all boxes."""
+        return (
+            min(g.box.low_whisker for g in self.boxes),
+            max(g.box.high_whisker for g in self.boxes),
+        )
+
 
 class ScatterSample(BaseModel):
     """Points of two numeric columns for a scatter plot: a seeded sample of stated size."""
@@ -274,6 +328,8 @@ class ColumnProfile(BaseModel):
     time_unit: str | None = None
     target_relation: TargetRelation | None = None
     outliers: Outliers | None = None
+    target_boxes: TargetBoxes | None = None
+    """Box plots per target class or target quartile (numeric features with a target)."""
 
     @property
     def missing_share(self) -> float:
@@ -288,15 +344,7 @@ class ColumnProfile(BaseModel):
         q1, median, q3 = s.quantile(0.25), s.quantile(0.5), s.quantile(0.75)
         if q1 is None or median is None or q3 is None:
             return None
-        return BoxPlot(
-            low_whisker=max(s.min, o.lower_fence),
-            q1=q1,
-            median=median,
-            q3=q3,
-            high_whisker=min(s.max, o.upper_fence),
-            outliers_below=o.below,
-            outliers_above=o.above,
-        )
+        return BoxPlot.tukey((q1, median, q3), (s.min, s.max), o.iqr_factor, (o.below, o.above))
 
 
 class CorrelationPair(BaseModel):
@@ -419,6 +467,18 @@ class Profile(BaseModel):
             if c.name.lower() == name.lower():
                 return c
         raise KeyError(name)
+
+    def scatter_partner(self, name: str) -> str | None:
+        """What a numeric column is plotted against in a scatter view: a numeric
+        (regression) target, else the column most correlated with it (Pearson |r| on the
+        sample); None when there is neither."""
+        target = self.target
+        if target is not None and target.task == "regression" and target.column != name:
+            return target.column
+        for pair in self.correlations.pairs:  # strongest first
+            if pair.method == "pearson" and name in (pair.a, pair.b) and pair.a != pair.b:
+                return pair.b if pair.a == name else pair.a
+        return None
 
 
 def settings_hash(settings: ProfileSettings, context: dict[str, Any]) -> str:

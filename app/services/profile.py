@@ -21,9 +21,18 @@ import duckdb
 import polars as pl
 
 from app.domain.dataset import DatasetVersion
-from app.domain.profile import Correlations, Feature, Profile, ProfileSettings, ScatterSample
+from app.domain.profile import (
+    Correlations,
+    Feature,
+    Profile,
+    ProfileSettings,
+    ScatterSample,
+    SemanticType,
+    TargetBoxes,
+)
 from app.errors import MlwbError
 from app.services import browse
+from app.services import profile_boxes as boxes
 from app.services import profile_groups as groups
 from app.services import profile_stats as stats
 from app.services import profile_target as targeting
@@ -354,6 +363,38 @@ def _scan_details(
     )
 
 
+def _target_boxes(
+    run: _Runner,
+    found: DatasetVersion,
+    scanned: _Columns,
+    semantics: dict[str, SemanticType],
+    iqr_factor: float,
+) -> dict[str, TargetBoxes]:
+    """Box plots of the numeric features by target class (or target quartile bin)."""
+    spec = scanned.spec
+    target = next((w for w in scanned.works if spec and w.name == spec.column), None)
+    group = boxes.grouping(spec, target)
+    result: dict[str, TargetBoxes] = {}
+    if group is None or not found.n_rows:
+        return result
+    columns = boxes.box_columns(scanned.works, semantics, group.target)
+    run.follow(
+        boxes.box_pass(
+            run.query,
+            found.table_name,
+            columns,
+            group,
+            scanned.exact_quantiles,
+            iqr_factor,
+            result,
+        ),
+        (0.7, 0.72),
+        len(columns),
+        f"box plots by {group.target}",
+    )
+    return result
+
+
 def _compute(
     run: _Runner,
     found: DatasetVersion,
@@ -373,12 +414,13 @@ def _compute(
     sample = _take_sample(run, found, list(dict.fromkeys(needed)), settings)
     _candidates(works, sample, settings.top_k)
     _scan_details(run, found, context, settings, scanned)
+    semantics = {w.name: semantic_type(w, n_rows, t) for w in works}
+    target_boxes = _target_boxes(run, found, scanned, semantics, t.iqr_factor)
     run.report(0.72, "duplicates and time gaps")
     exact_dups = n_rows <= settings.exact_rows
     duplicates = int(
         run.query(stats.duplicates_sql(table, [w.name for w in works], exact_dups))[0][0] or 0
     )
-    semantics = {w.name: semantic_type(w, n_rows, t) for w in works}
     columns = []
     for w in works:
         gaps, note = None, ""
@@ -399,6 +441,7 @@ def _compute(
                 scanned.exact_quantiles,
                 gaps,
                 note,
+                target_boxes.get(w.name),
             )
         )
     run.check()

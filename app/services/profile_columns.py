@@ -18,6 +18,7 @@ from app.domain.profile import (
     NumericStats,
     Outliers,
     SemanticType,
+    TargetBoxes,
     TargetRelation,
     TargetRow,
     TimeGaps,
@@ -280,6 +281,7 @@ def column_profile(
     exact_quantiles: bool,
     gaps: TimeGaps | None = None,
     gap_note: str = "",
+    target_boxes: TargetBoxes | None = None,
 ) -> ColumnProfile:
     """Assemble one column's profile."""
     missing = n_rows - c.count
@@ -318,4 +320,5 @@ def column_profile(
         time_unit=c.bucket_unit,
         target_relation=target_relation(c, semantic, spec),
         outliers=outliers(c, thresholds) if c.numeric else None,
+        target_boxes=target_boxes,
     )

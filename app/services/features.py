@@ -1,0 +1,278 @@
+"""From column roles and types to a scikit-learn Pipeline for each candidate.
+
+The preprocessing is part of the pipeline, so cross-validation fits it on each training fold
+only. Linear, distance and statsmodels models get median imputation with missing indicators,
+scaling and a one-hot encoding capped by ``min_frequency`` and ``max_categories`` (unknown and
+rare levels share one column); tree models get ordinal codes (unknown levels become missing)
+and histogram gradient boosting uses them as native categories. Date and time columns become
+year, month, day, weekday and hour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
+from sklearn.naive_bayes import GaussianNB
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.svm import LinearSVC
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from app.domain.dataset import ColumnRole
+from app.domain.metrics import TaskType
+from app.domain.training import CandidateSpec
+from app.services.sm_estimators import SMGLM, SMOLS, SMLogit
+
+MISSING_LEVEL = "(missing)"
+"""The category a missing categorical value becomes (missingness can carry signal)."""
+ONE_HOT_MIN_FREQUENCY = 10
+"""Levels seen in fewer training rows than this share the 'infrequent' column."""
+ONE_HOT_MAX_CATEGORIES = 50
+"""At most this many one-hot columns per categorical feature (the rest are 'infrequent')."""
+ORDINAL_MAX_CATEGORIES = 250
+"""Ordinal codes per categorical for trees; histogram boosting allows at most 255 bins."""
+DATE_PARTS = ("year", "month", "day", "weekday", "hour")
+
+_NUMERIC = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+    "FLOAT",
+    "DOUBLE",
+    "REAL",
+)
+_DATES = ("DATE", "TIMESTAMP")
+
+
+class DateParts(TransformerMixin, BaseEstimator):
+    """Turns date/time columns into numeric year, month, day, weekday and hour columns."""
+
+    def fit(self, X: Any, y: Any = None) -> DateParts:
+        frame = pd.DataFrame(X)
+        self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
+        self.n_features_in_ = frame.shape[1]
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        frame = pd.DataFrame(X)
+        out = np.empty((len(frame), len(DATE_PARTS) * frame.shape[1]), dtype=np.float64)
+        for i, column in enumerate(frame.columns):
+            values = pd.to_datetime(frame[column], errors="coerce")
+            dt = values.dt
+            parts = (dt.year, dt.month, dt.day, dt.dayofweek, dt.hour)
+            for j, part in enumerate(parts):
+                out[:, i * len(DATE_PARTS) + j] = part.to_numpy(dtype=np.float64, na_value=np.nan)
+        return out
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        names = self.feature_names_in_ if input_features is None else input_features
+        return np.asarray([f"{n}_{p}" for n in names for p in DATE_PARTS], dtype=object)
+
+
+@dataclass
+class FeatureSet:
+    """The columns a model sees, by kind, and the target."""
+
+    target: str
+    numeric: list[str] = field(default_factory=list)
+    categorical: list[str] = field(default_factory=list)
+    dates: list[str] = field(default_factory=list)
+    excluded: dict[str, str] = field(default_factory=dict)
+    """Columns left out and why (role, or all values missing/constant)."""
+
+    @property
+    def columns(self) -> list[str]:
+        """Every feature column, numeric first."""
+        return self.numeric + self.categorical + self.dates
+
+
+def feature_set(
+    columns: list[tuple[str, str]], roles: dict[str, ColumnRole], target: str
+) -> FeatureSet:
+    """Sort the table's ``(name, type)`` columns into feature kinds by role and type."""
+    found = FeatureSet(target=target)
+    for name, kind in columns:
+        role = roles.get(name, ColumnRole.FEATURE)
+        if name == target:
+            continue
+        if role is not ColumnRole.FEATURE:
+            found.excluded[name] = f"role {role.value}"
+            continue
+        upper = kind.upper()
+        if upper.startswith(_NUMERIC) or upper.startswith("DECIMAL") or upper == "BOOLEAN":
+            found.numeric.append(name)
+        elif upper.startswith(_DATES):
+            found.dates.append(name)
+        else:
+            found.categorical.append(name)
+    return found
+
+
+def select_sql(features: FeatureSet, quote: Any) -> str:
+    """The SELECT list that reads features as model-ready types (numbers as DOUBLE, text with
+    missing values as ``(missing)``, dates as TIMESTAMP) and the target last."""
+    parts = [f"CAST({quote(c)} AS DOUBLE) AS {quote(c)}" for c in features.numeric]
+    parts += [
+        f"COALESCE(CAST({quote(c)} AS VARCHAR), '{MISSING_LEVEL}') AS {quote(c)}"
+        for c in features.categorical
+    ]
+    parts += [f"CAST({quote(c)} AS TIMESTAMP) AS {quote(c)}" for c in features.dates]
+    parts.append(quote(features.target))
+    return ", ".join(parts)
+
+
+def _preprocessor(spec: CandidateSpec, features: FeatureSet) -> ColumnTransformer:
+    scaled = spec.family in {"linear", "distance", "statsmodels", "bayes"}
+    parts: list[tuple[str, Any, list[str]]] = []
+    if features.numeric:
+        if scaled:
+            numeric: Any = Pipeline(
+                [
+                    ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+                    ("scale", StandardScaler()),
+                ]
+            )
+        else:
+            numeric = "passthrough"
+        parts.append(("num", numeric, features.numeric))
+    if features.categorical:
+        if scaled:
+            encoder: Any = OneHotEncoder(
+                handle_unknown="infrequent_if_exist",
+                min_frequency=ONE_HOT_MIN_FREQUENCY,
+                max_categories=ONE_HOT_MAX_CATEGORIES,
+                sparse_output=spec.family in {"linear", "distance"},
+            )
+            if spec.family == "statsmodels":
+                encoder.set_params(drop="first")
+        else:
+            encoder = OrdinalEncoder(
+                handle_unknown="use_encoded_value",
+                unknown_value=np.nan,
+                encoded_missing_value=np.nan,
+                min_frequency=ONE_HOT_MIN_FREQUENCY,
+                max_categories=ORDINAL_MAX_CATEGORIES,
+            )
+        parts.append(("cat", encoder, features.categorical))
+    if features.dates:
+        steps: list[tuple[str, Any]] = [("parts", DateParts())]
+        if scaled:
+            steps += [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        parts.append(("date", Pipeline(steps), features.dates))
+    dense = spec.family in {"bayes", "statsmodels", "baseline"}
+    return ColumnTransformer(parts, sparse_threshold=0.0 if dense else 0.3)
+
+
+def _categorical_mask(features: FeatureSet) -> list[bool] | None:
+    if not features.categorical:
+        return None
+    return (
+        [False] * len(features.numeric)
+        + [True] * len(features.categorical)
+        + [False] * (len(DATE_PARTS) * len(features.dates))
+    )
+
+
+def make_estimator(
+    spec: CandidateSpec,
+    params: dict[str, Any],
+    task: TaskType,
+    seed: int,
+    features: FeatureSet,
+) -> Any:
+    """The bare estimator of ``spec`` with ``params`` for ``task``."""
+    cls = task.is_classification
+    p = dict(params)
+    key = spec.key
+    if key == "dummy":
+        return DummyClassifier(strategy="prior") if cls else DummyRegressor(strategy="mean")
+    if key == "logreg":
+        return LogisticRegression(max_iter=1000, random_state=seed, **p)
+    if key == "knn":
+        return (KNeighborsClassifier if cls else KNeighborsRegressor)(**p)
+    if key == "nb":
+        return GaussianNB(**p)
+    if key == "dt":
+        return (DecisionTreeClassifier if cls else DecisionTreeRegressor)(random_state=seed, **p)
+    if key in {"rf", "et"}:
+        model = {
+            ("rf", True): RandomForestClassifier,
+            ("rf", False): RandomForestRegressor,
+            ("et", True): ExtraTreesClassifier,
+            ("et", False): ExtraTreesRegressor,
+        }[(key, cls)]
+        return model(bootstrap=True, n_jobs=-1, random_state=seed, **p)
+    if key == "hgb":
+        model = HistGradientBoostingClassifier if cls else HistGradientBoostingRegressor
+        return model(
+            categorical_features=_categorical_mask(features),
+            early_stopping="auto",
+            random_state=seed,
+            **p,
+        )
+    if key == "svm":
+        return LinearSVC(random_state=seed, **p)
+    if key == "sm_logit":
+        return SMLogit(**p)
+    if key == "linreg":
+        return LinearRegression()
+    if key == "ridge":
+        return Ridge(random_state=seed, **p)
+    if key == "lasso":
+        return Lasso(random_state=seed, max_iter=5000, **p)
+    if key == "enet":
+        return ElasticNet(random_state=seed, max_iter=5000, **p)
+    if key == "sm_ols":
+        return SMOLS()
+    if key == "sm_glm":
+        return SMGLM(**p)
+    raise KeyError(key)
+
+
+def build_pipeline(
+    spec: CandidateSpec,
+    params: dict[str, Any],
+    task: TaskType,
+    seed: int,
+    features: FeatureSet,
+) -> Pipeline:
+    """Preprocessing for ``spec``'s family followed by its estimator."""
+    return Pipeline(
+        [
+            ("prep", _preprocessor(spec, features)),
+            ("model", make_estimator(spec, params, task, seed, features)),
+        ]
+    )
+
+
+def feature_names(pipeline: Pipeline) -> list[str]:
+    """Names of the columns the fitted model sees (after encoding)."""
+    try:
+        return [str(n) for n in pipeline[:-1].get_feature_names_out()]
+    except Exception:  # a transformer without names: number them
+        n = getattr(pipeline[-1], "n_features_in_", 0)
+        return [f"x{i}" for i in range(int(n))]
