@@ -64,6 +64,13 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _sig(value: float | None, digits: int = 4) -> str:
+    """``value`` with ``digits`` significant digits (metrics range from 0.01 to 10,000)."""
+    if value is None:
+        return "—"
+    return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:,.0f}"
+
+
 def _size(n: int | None) -> str:
     if n is None:
         return "—"
@@ -112,8 +119,8 @@ def leaderboard_text(board: Any) -> str:
                 row.rank,
                 r.id,
                 r.candidate + (" *" if r.subsample else ""),
-                f"{_fmt(r.mean.get(primary))}±{_fmt(r.std.get(primary), 3)}",
-                *(_fmt(r.mean.get(m)) for m in others),
+                f"{_sig(r.mean.get(primary))}±{_sig(r.std.get(primary), 2)}",
+                *(_sig(r.mean.get(m)) for m in others),
                 f"{r.fit_seconds:.2f}",
                 _fmt(r.predict_ms_per_1k, 1),
                 _size(r.model_bytes),
@@ -147,6 +154,12 @@ def leaderboard_text(board: Any) -> str:
                 + ", ".join(f"{row.run.candidate} = {row.run.label}" for row in board.rows)
             )
         )
+    seen: list[str] = []
+    for row in board.rows:
+        for note in row.run.notes:
+            if note not in seen and "subsample" not in note and "halving" not in note:
+                seen.append(note)
+    lines += [wrap(f"note: {n}") for n in seen]
     for r in board.failed:
         lines.append(wrap(f"{r.label} ({r.candidate}): {r.status.value} — {r.error}"))
     return "\n".join(lines)
@@ -438,15 +451,22 @@ def run_detail_text(run: Any, summary: str | None = None) -> str:
     lines += [f"  note: {n}" for n in run.notes]
     if run.folds:
         metrics = list(run.folds[0].metrics)
-        rows = [
-            [f.fold + 1, f.n_train, f.n_valid, *(_fmt(f.metrics.get(m)) for m in metrics)]
-            for f in run.folds
-        ]
+        headers = ["metric", *(f"fold {f.fold + 1}" for f in run.folds)]
         if run.mean:
-            rows.append(["mean", "", "", *(_fmt(run.mean.get(m)) for m in metrics)])
-            rows.append(["sd", "", "", *(_fmt(run.std.get(m)) for m in metrics)])
-        lines += ["", table_text(["fold", "train", "valid", *metrics], rows)]
-    lines.append("  libraries: " + ", ".join(f"{k} {v}" for k, v in sorted(run.libraries.items())))
+            headers += ["mean", "sd"]
+        rows = []
+        for m in metrics:
+            row = [m, *(_fmt(f.metrics.get(m)) for f in run.folds)]
+            if run.mean:
+                row += [_fmt(run.mean.get(m)), _fmt(run.std.get(m))]
+            rows.append(row)
+        pad = [""] * (len(headers) - len(run.folds) - 1)
+        rows.append(["train rows", *(f.n_train for f in run.folds), *pad])
+        rows.append(["valid rows", *(f.n_valid for f in run.folds), *pad])
+        lines += ["", table_text(headers, rows), ""]
+    lines.append(
+        wrap("  libraries: " + ", ".join(f"{k} {v}" for k, v in sorted(run.libraries.items())))
+    )
     if summary:
         lines += ["", summary]
     return "\n".join(lines)

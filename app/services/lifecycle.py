@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from app.domain.charter import problems_against_data
+from app.domain.dataset import DatasetVersion
 from app.domain.guide import STAGE_PURPOSE
 from app.domain.stages import Stage, StageState, StageStatus
+from app.domain.training import Run, RunStatus
 from app.services.problem import data_facts
 from storage import datasets as ds
 from storage import profiles
 from storage import repositories as repo
+from storage import training as store_runs
 from storage.db import ProjectStore
 
 
@@ -111,8 +114,16 @@ def stage_statuses(store: ProjectStore) -> list[StageStatus]:
                     summary=f"{profile.ref} profiled: {len(profile.alerts)} alert(s), none high.",
                 )
             )
+    statuses.append(
+        _train_status(
+            store,
+            current,
+            statuses[-1].state is StageState.DONE,
+            charter.charter.primary_metric if charter else "",
+        )
+    )
     stages = list(Stage)
-    for stage in stages[3:]:
+    for stage in stages[4:]:
         previous = stages[stages.index(stage) - 1]
         if statuses[-1].state is not StageState.DONE:
             statuses.append(
@@ -128,6 +139,48 @@ def stage_statuses(store: ProjectStore) -> list[StageStatus]:
                 )
             )
     return statuses
+
+
+def _train_status(
+    store: ProjectStore, current: DatasetVersion | None, explored: bool, metric: str
+) -> StageStatus:
+    """Train is done when a run of the current version is chosen (its model refitted)."""
+    runs: list[Run] = []
+    chosen: Run | None = None
+    if current is not None:
+        with store.connect() as con:
+            if repo.count_rows(con, "runs") is not None:
+                runs = store_runs.list_runs(con, current.name, current.version)
+                value = ds.get_state(con, store_runs.CHOSEN_RUN)
+                chosen = store_runs.get_run(con, int(value)) if value else None
+    if chosen is not None and current is not None and chosen.fingerprint == current.fingerprint:
+        score = chosen.mean.get(metric)
+        return StageStatus(
+            stage=Stage.TRAIN,
+            state=StageState.DONE,
+            summary=f"Run {chosen.id} ({chosen.label}) chosen"
+            + (f": CV {metric} {score:.4g}" if score is not None else "")
+            + f"; {len(runs)} run(s) on {current.ref}.",
+        )
+    done = [r for r in runs if r.status is RunStatus.DONE]
+    if done:
+        return StageStatus(
+            stage=Stage.TRAIN,
+            state=StageState.CURRENT,
+            summary=f"{len(done)} finished run(s) on {current.ref if current else '?'}; "
+            "none chosen yet.",
+            next_step="Choose a run to refit and keep (c on the Train screen, or "
+            "mlwb train --choose RUN).",
+        )
+    if not explored:
+        return _locked(Stage.TRAIN, "Finish Explore (stage 3) first.")
+    return StageStatus(
+        stage=Stage.TRAIN,
+        state=StageState.CURRENT,
+        summary="Not started.",
+        next_step="Train the quick preset (Start on the Train screen, or "
+        "mlwb train --preset quick).",
+    )
 
 
 def _locked(stage: Stage, why: str) -> StageStatus:

@@ -47,6 +47,7 @@ from app.services import browse, scoring
 from app.services.features import FeatureSet, build_pipeline, feature_set, select_sql
 from app.services.roles import column_roles
 from storage import datasets as ds
+from storage import profiles
 from storage import repositories as repo
 from storage import training as store_runs
 from storage.db import ProjectStore, mlwb_version
@@ -380,6 +381,7 @@ def load_training(
                 f"{c!r} has {stats_row[c]:,} levels: one-hot keeps the 50 most frequent, "
                 "trees the 250 most frequent (rarer levels share one code)"
             )
+    notes += _leakage_notes(store, found, features)
     y = frame[target].to_numpy()
     if charter.task is TaskType.BINARY:
         values = sorted({str(v) for v in np.unique(y.astype(str))})
@@ -408,6 +410,26 @@ def load_training(
         cv_kind=cv_kind,
         notes=notes,
     )
+
+
+def _leakage_notes(store: ProjectStore, found: DatasetVersion, features: FeatureSet) -> list[str]:
+    """Warn when the version's profile flags possible target leakage in a feature."""
+    with store.connect() as con:
+        if repo.count_rows(con, "profiles") is None:
+            return []
+        profile = profiles.latest_profile(con, found.name, found.version, found.fingerprint)
+    if profile is None:
+        return []
+    leaky = sorted(
+        {c for a in profile.alerts if a.kind == "leakage" for c in a.columns}
+        & set(features.columns)
+    )
+    if not leaky:
+        return []
+    return [
+        f"possible target leakage: {', '.join(leaky)} (Explore); scores may be too good to be "
+        "true — set their role to ignore if they are not known at prediction time"
+    ]
 
 
 def _feature_stats(con: Any, features: FeatureSet, body: str, params: list[Any]) -> dict[str, int]:
@@ -687,7 +709,14 @@ def train(
                 f"seed {settings.seed}",
                 {"session": session, "settings": settings.model_dump(mode="json")},
             )
-        emit(TrainEvent(kind="start", message=f"session {session}: {data.split.text()}"))
+        emit(
+            TrainEvent(
+                kind="start",
+                message="\n".join(
+                    [f"session {session}: {data.split.text()}", *(f"note: {n}" for n in data.notes)]
+                ),
+            )
+        )
         status = "done"
         try:
             _run_session(data, settings, session, done, emit, stop, store)
