@@ -184,7 +184,11 @@ def _preprocessor(spec: CandidateSpec, features: FeatureSet) -> ColumnTransforme
             steps += [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
         parts.append(("date", Pipeline(steps), features.dates))
     dense = spec.family in {"bayes", "statsmodels", "baseline"}
-    return ColumnTransformer(parts, sparse_threshold=0.0 if dense else 0.3)
+    transformer = ColumnTransformer(parts, sparse_threshold=0.0 if dense else 0.3)
+    if spec.family == "statsmodels":
+        # Named columns reach the model, so its coefficient table and messages name features.
+        transformer.set_output(transform="pandas")
+    return transformer
 
 
 def _categorical_mask(features: FeatureSet) -> list[bool] | None:
