@@ -546,6 +546,8 @@ class Run(BaseModel):
     started_at: datetime | None = None
     duration: float = 0.0
     rerun_of: int | None = None
+    charter_version: int | None = None
+    """The charter version the run was trained under."""
     notes: list[str] = Field(default_factory=list)
 
     @property

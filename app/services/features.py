@@ -48,6 +48,11 @@ ONE_HOT_MAX_CATEGORIES = 50
 """At most this many one-hot columns per categorical feature (the rest are 'infrequent')."""
 ORDINAL_MAX_CATEGORIES = 250
 """Ordinal codes per categorical for trees; histogram boosting allows at most 255 bins."""
+STATSMODELS_MIN_SHARE = 0.05
+"""statsmodels models pool categorical levels seen in under this share of training rows."""
+STATSMODELS_MAX_CATEGORIES = 10
+"""At most this many columns per categorical for statsmodels (its coefficient table stays
+readable and every column has enough rows for a standard error)."""
 DATE_PARTS = ("year", "month", "day", "weekday", "hour")
 
 _NUMERIC = (
@@ -168,7 +173,13 @@ def _preprocessor(spec: CandidateSpec, features: FeatureSet) -> ColumnTransforme
                 sparse_output=spec.family in {"linear", "distance"},
             )
             if spec.family == "statsmodels":
-                encoder.set_params(drop="first")
+                # Coefficients need each level to hold both outcomes: rare levels (under 5 %
+                # of rows) are pooled, so they rarely separate the classes on their own.
+                encoder.set_params(
+                    drop="first",
+                    min_frequency=STATSMODELS_MIN_SHARE,
+                    max_categories=STATSMODELS_MAX_CATEGORIES,
+                )
         else:
             encoder = OrdinalEncoder(
                 handle_unknown="use_encoded_value",

@@ -1,24 +1,22 @@
 """statsmodels Logit, OLS and GLM wrapped as scikit-learn estimators with plain fitted state.
 
-The wrappers follow scikit-learn's contract (``clone``, tags, ``Pipeline``, ``cross_validate``)
-and keep only numpy arrays and builtins after ``fit`` -- no statsmodels results object -- so a
-skops file needs only ``TRUSTED_TYPES`` and ``predict`` never imports statsmodels.
-``coefficient_table`` and ``summary_text`` give the interpretable view for the run detail pane.
+They follow scikit-learn's contract (``clone``, tags, ``Pipeline``, ``cross_validate``) and
+keep only numpy arrays and builtins after ``fit`` (no statsmodels results), so a skops file
+needs only ``TRUSTED_TYPES`` and ``predict`` never imports statsmodels. ``coefficient_table``
+and ``summary_text`` give the interpretable view for the run detail pane.
 
-Awkward designs (recorded in ``rank_`` and, for Logit, ``fit_method_``):
+* Rank-deficient designs (one-hot block plus intercept, a column constant within a fold,
+  ``education-num`` beside one-hot ``education``): OLS and GLM use statsmodels' pseudo-inverse,
+  so aliased terms share their effect (minimum-norm). ``SMLogit`` does what R's ``glm`` does
+  rather than fail on a singular Hessian: aliased columns (pivoted QR, tolerance 1e-7) are
+  left out and reported with coefficient 0 and NaN statistics. ``rank_`` records it.
+* Perfect or quasi-perfect separation (no Logit MLE; e.g. a rare category seen with one class
+  only) raises ``ModelFitError`` (a ``ValueError``) naming features that separate on their own
+  and suggesting ``alpha > 0`` (the L1 fit, intercept unpenalised, stays finite). The check is
+  an exact linear program, run only if Newton has not converged in 35 iterations.
 
-* Rank-deficient design (a full one-hot block plus the intercept, a column constant within a
-  fold): OLS and GLM use statsmodels' pseudo-inverse as they do by default; ``SMLogit`` refits
-  the same likelihood as a binomial GLM by IRLS (pseudo-inverse too) instead of failing on a
-  singular Hessian. Predictions are well defined; aliased terms share their effect
-  (minimum-norm solution) and their standard errors describe that solution only.
-* Perfect or quasi-perfect separation (the Logit MLE does not exist): ``fit`` raises
-  ``ModelFitError`` (a ``ValueError``) naming the separating feature when one column does it,
-  and suggesting ``alpha > 0``: the L1 fit (intercept unpenalised) stays finite.
-
-statsmodels' warnings during a fit are silenced and the outcome judged from the results; a fit
-that does not converge sets ``converged_ = False`` and emits scikit-learn's
-``ConvergenceWarning``.
+statsmodels' warnings are silenced during a fit and the outcome judged from the results; a
+fit that does not converge sets ``converged_ = False`` and emits sklearn's ConvergenceWarning.
 """
 
 from __future__ import annotations
@@ -65,6 +63,8 @@ class ModelFitError(MlwbError, ValueError):
 @contextmanager
 def _quiet_fit() -> Iterator[None]:
     """Silence statsmodels' and numpy's warnings during a fit; the outcome is checked after."""
+    import statsmodels.api  # noqa: F401  (its import adds "always" filters; import them first)
+
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         yield
@@ -73,9 +73,7 @@ def _quiet_fit() -> Iterator[None]:
 def _design(X: np.ndarray, fit_intercept: bool) -> np.ndarray:
     """The exog matrix; a leading column of ones is always added for an intercept, even if a
     feature is constant, so the parameter layout never depends on the data."""
-    if not fit_intercept:
-        return X
-    return np.column_stack([np.ones(X.shape[0]), X])
+    return np.column_stack([np.ones(X.shape[0]), X]) if fit_intercept else X
 
 
 def _check_common_params(est: BaseEstimator) -> None:
@@ -103,14 +101,25 @@ def _feature_names(est: BaseEstimator) -> list[str]:
     return [str(n) for n in names]
 
 
-def _store_inference(est: BaseEstimator, res: Any, *, rank: int, bic: float) -> None:
-    """Copy a statsmodels result's inference into plain attributes on ``est``."""
-    params = np.asarray(res.params, dtype=np.float64)
+def _store_inference(
+    est: BaseEstimator, res: Any, *, rank: int, bic: float, kept: np.ndarray | None = None
+) -> None:
+    """Copy a statsmodels result's inference into plain attributes on ``est``; columns left
+    out of the fit (``kept`` False) get coefficient 0 and NaN statistics."""
+    fitted = {
+        "bse_": res.bse,
+        "tvalues_": res.tvalues,
+        "pvalues_": res.pvalues,
+        "conf_int_": np.asarray(res.conf_int()).reshape(-1, 2),
+    }
+    kept = np.ones(len(res.params), dtype=bool) if kept is None else kept
+    for attr, value in fitted.items():
+        full = np.full((len(kept), *np.shape(value)[1:]), np.nan)
+        full[kept] = value
+        setattr(est, attr, full)
+    params = np.zeros(len(kept))
+    params[kept] = res.params
     est.params_ = params
-    est.bse_ = np.asarray(res.bse, dtype=np.float64)
-    est.tvalues_ = np.asarray(res.tvalues, dtype=np.float64)
-    est.pvalues_ = np.asarray(res.pvalues, dtype=np.float64)
-    est.conf_int_ = np.asarray(res.conf_int(), dtype=np.float64).reshape(len(params), 2)
     est.llf_ = float(res.llf)
     est.aic_ = float(res.aic)
     est.bic_ = float(bic)
@@ -132,20 +141,15 @@ def _linear_predictor(est: BaseEstimator, X: Any) -> np.ndarray:
 
 
 def _warn_not_converged(name: str, maxiter: int) -> None:
-    warnings.warn(
-        f"{name} did not converge in {maxiter} iterations; increase maxiter or scale the features",
-        ConvergenceWarning,
-        stacklevel=3,
-    )
+    message = f"{name} did not converge in {maxiter} iterations; raise maxiter or scale features"
+    warnings.warn(message, ConvergenceWarning, stacklevel=3)
 
 
 def _separating_columns(X: np.ndarray, y01: np.ndarray, *, strict: bool) -> list[int]:
     """Columns whose values alone split the two classes (``strict``: no tie at the boundary)."""
     neg, pos = X[y01 == 0], X[y01 == 1]
-    if strict:
-        split = (neg.max(axis=0) < pos.min(axis=0)) | (pos.max(axis=0) < neg.min(axis=0))
-    else:
-        split = (neg.max(axis=0) <= pos.min(axis=0)) | (pos.max(axis=0) <= neg.min(axis=0))
+    below = np.less if strict else np.less_equal
+    split = below(neg.max(axis=0), pos.min(axis=0)) | below(pos.max(axis=0), neg.min(axis=0))
     return [int(j) for j in np.flatnonzero(split & (np.ptp(X, axis=0) > 0))]
 
 
@@ -164,14 +168,8 @@ def _is_separated(exog: np.ndarray, y01: np.ndarray) -> bool:
     scale[scale == 0] = 1.0
     signed = (exog / scale) * np.where(y01 == 1, 1.0, -1.0)[:, None]
     n_rows = signed.shape[0]
-    result = linprog(
-        -signed.sum(axis=0),
-        A_ub=-signed,
-        b_ub=np.zeros(n_rows),
-        bounds=(-1.0, 1.0),
-        method="highs",
-    )
-    return result.status == 0 and -result.fun > 1e-6 * n_rows
+    found = linprog(-signed.sum(axis=0), A_ub=-signed, b_ub=np.zeros(n_rows), bounds=(-1, 1))
+    return found.status == 0 and -found.fun > 1e-6 * n_rows
 
 
 def _separation_error(X: np.ndarray, y01: np.ndarray, names: Sequence[str]) -> ModelFitError:
@@ -179,32 +177,60 @@ def _separation_error(X: np.ndarray, y01: np.ndarray, names: Sequence[str]) -> M
     strict = _separating_columns(X, y01, strict=True)
     columns = strict or _separating_columns(X, y01, strict=False)
     listed = ", ".join(repr(names[j]) for j in columns[:5]) + (" ..." if len(columns) > 5 else "")
+    subject = (
+        f"feature {listed} predicts" if len(columns) == 1 else f"features {listed} each predict"
+    )
     if not columns:
         what = "perfect or quasi-perfect separation: a combination of features predicts the target"
     elif strict:
-        what = f"perfect separation: feature {listed} predicts the target exactly"
+        what = f"perfect separation: {subject} the target exactly"
     else:
-        what = f"quasi-perfect separation: feature {listed} predicts the target beyond a threshold"
+        what = f"quasi-perfect separation: {subject} the target exactly for some rows"
     return ModelFitError(
         f"{what}, so the logistic regression coefficients do not exist",
-        "drop that feature (it may leak the target), or use alpha > 0 to keep coefficients finite",
+        "drop or merge such features (they may leak the target), or use alpha > 0 to keep "
+        "coefficients finite",
     )
+
+
+class _Separated(Exception):
+    """Raised inside the Logit fit when the classes are (quasi-)separated."""
+
+
+def _aliased_columns(exog: np.ndarray, intercept: bool) -> np.ndarray:
+    """Columns (nearly) in the span of others, by pivoted QR of the unit-norm columns (R's glm
+    tolerance, 1e-7). The constant is always kept: the other columns are centred first."""
+    from scipy.linalg import qr
+
+    norms = np.linalg.norm(exog, axis=0)
+    block = (exog / np.where(norms > 0, norms, 1.0))[:, int(intercept) :]
+    if intercept:
+        block = block - block.mean(axis=0)
+    r, pivots = qr(block, mode="r", pivoting=True)
+    rank = int(np.sum(np.abs(np.diag(r)) > 1e-7))
+    aliased = np.zeros(exog.shape[1], dtype=bool)
+    aliased[int(intercept) + pivots[rank:]] = True
+    return aliased
 
 
 def _fit_logit(
     exog: np.ndarray, y01: np.ndarray, alpha: float, maxiter: int, intercept: bool
-) -> tuple[Any, str, bool, int]:
-    """Fit the logit likelihood; returns (results, method, converged, rank).
+) -> tuple[Any, str, bool, np.ndarray]:
+    """Fit the logit likelihood; returns (results, method, converged, kept columns).
 
-    alpha > 0: L1 (intercept unpenalised). Rank-deficient: binomial GLM by IRLS (pseudo-
-    inverse). Otherwise Newton, falling back to BFGS if it fails or does not converge.
+    Aliased columns are left out. alpha > 0: L1 with the intercept unpenalised. Otherwise
+    Newton (at most 35 iterations, statsmodels' default), then -- unless the data are
+    separated, which raises ``_Separated`` -- BFGS from where Newton stopped.
     """
     import statsmodels.api as sm
 
+    kept = np.ones(exog.shape[1], dtype=bool)
     model = sm.Logit(y01, exog)
-    rank = int(round(model.df_model)) + 1
+    if int(round(model.df_model)) + 1 < exog.shape[1]:
+        kept = ~_aliased_columns(exog, intercept)
+        model = sm.Logit(y01, exog[:, kept], check_rank=False)  # full rank now
     if alpha > 0:
-        penalty = np.full(exog.shape[1], float(alpha))
+        penalty = np.full(int(kept.sum()), float(alpha))
         if intercept:
             penalty[0] = 0.0
         try:
@@ -213,45 +239,39 @@ def _fit_logit(
             raise ModelFitError(
                 "the penalised logistic regression has a singular Hessian, so standard errors "
                 "cannot be computed",
-                "increase alpha or drop collinear features",
+                "increase alpha or drop features that (nearly) predict the target",
             ) from exc
-        return res, "l1", bool(res.mle_retvals.get("converged", True)), rank
-    if rank < exog.shape[1]:
-        res = sm.GLM(y01, exog, family=sm.families.Binomial()).fit(maxiter=maxiter)
-        return res, "irls-pinv", bool(res.converged), rank
+        return res, "l1", bool(res.mle_retvals.get("converged", True)), kept
     newton = None
     try:
-        newton = model.fit(method="newton", maxiter=maxiter, disp=0)
+        newton = model.fit(method="newton", maxiter=min(maxiter, 35), disp=0)
         if newton.mle_retvals.get("converged", False):
-            return newton, "newton", True, rank
-    except (np.linalg.LinAlgError, ValueError):
+            return newton, "newton", True, kept
+    except np.linalg.LinAlgError:
         pass
-    bfgs = model.fit(method="bfgs", maxiter=maxiter, disp=0)
+    # Newton converges quickly whenever the MLE exists; when it did not, look for separation.
+    if _is_separated(model.exog, y01):
+        raise _Separated
+    start = newton.params if newton is not None and np.isfinite(newton.params).all() else None
+    bfgs = model.fit(method="bfgs", start_params=start, maxiter=maxiter, disp=0)
     converged = bool(bfgs.mle_retvals.get("converged", False))
     if converged or newton is None or bfgs.llf >= newton.llf:
-        return bfgs, "bfgs", converged, rank
-    return newton, "newton", False, rank
+        return bfgs, "bfgs", converged, kept
+    return newton, "newton", False, kept
 
 
 class SMLogit(ClassifierMixin, BaseEstimator):
     """Binary logistic regression fitted by ``statsmodels.api.Logit``.
 
-    Parameters
-    ----------
-    alpha:
-        L1 penalty weight on statsmodels' scale (added to the negative log-likelihood). 0 fits
-        plain maximum likelihood; > 0 uses ``fit_regularized(method="l1")`` without penalising
-        the intercept, and coefficients set to zero get NaN standard errors.
-    maxiter:
-        Iteration limit for the optimiser.
-    fit_intercept:
-        Add a constant column (reported as ``const``).
-
-    Any two labels work (strings too): ``classes_`` is ``np.unique(y)`` and the second class
+    ``alpha`` is the L1 weight on statsmodels' scale (added to the negative log-likelihood):
+    0 fits plain maximum likelihood (Newton, then BFGS); > 0 uses ``fit_regularized("l1")``
+    without penalising the intercept, and zeroed coefficients get NaN standard errors.
+    ``maxiter`` limits the optimiser; ``fit_intercept`` adds a ``const`` column. Any two labels work (strings too): ``classes_`` is ``np.unique(y)`` and the second class
     is the modelled event. Fitted attributes: ``classes_``, ``coef_`` (1-d), ``intercept_``,
     ``params_`` (intercept first), ``bse_``, ``tvalues_`` (z), ``pvalues_``, ``conf_int_``
     (k x 2, 95 %), ``llf_``, ``aic_``, ``bic_``, ``nobs_``, ``rank_``, ``converged_``,
-    ``fit_method_`` ("newton", "bfgs", "irls-pinv" or "l1") and ``n_features_in_``.
+    ``fit_method_`` ("newton", "bfgs" or "l1") and ``n_features_in_``. Aliased columns have
+    coefficient 0 and NaN statistics.
     """
 
     def __init__(self, alpha: float = 0.0, maxiter: int = 100, fit_intercept: bool = True) -> None:
@@ -269,36 +289,30 @@ class SMLogit(ClassifierMixin, BaseEstimator):
         """Fit the model; raises ``ModelFitError`` for one or 3+ classes or separation."""
         _check_common_params(self)
         alpha = self.alpha
-        if isinstance(alpha, bool) or not isinstance(alpha, int | float | np.number):
-            raise ValueError(f"alpha must be a number >= 0, got {alpha!r}")
-        if not math.isfinite(alpha) or alpha < 0:
+        numeric = isinstance(alpha, int | float | np.number) and not isinstance(alpha, bool)
+        if not numeric or not math.isfinite(alpha) or alpha < 0:
             raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
         X, y = _validated(self, X, y)
         check_classification_targets(y)
         classes, y_index = np.unique(y, return_inverse=True)
         if len(classes) != 2:
-            listed = ", ".join(map(str, classes[:5])) + (", ..." if len(classes) > 5 else "")
+            found = "only one class" if len(classes) == 1 else f"{len(classes)} classes"
             raise ModelFitError(
                 f"Only binary classification is supported: SMLogit needs exactly 2 classes, "
-                f"the target has {'only one class' if len(classes) == 1 else len(classes)} "
-                f"({listed})",
-                "the training rows must contain both classes"
-                if len(classes) == 1
-                else "use a binary target, or a multiclass model such as logistic regression",
+                f"the target has {found} ({', '.join(map(str, classes[:5]))})",
+                "use a binary target with both classes in the training rows",
             )
         self.classes_ = classes
         y01 = y_index.astype(np.float64)
         exog = _design(X, self.fit_intercept)
-        with _quiet_fit():
-            res, method, converged, rank = _fit_logit(
-                exog, y01, alpha, self.maxiter, self.fit_intercept
-            )
-        # Newton converges whenever the MLE exists; when it did not, look for separation.
-        if alpha == 0 and (method != "newton" or not converged) and _is_separated(exog, y01):
-            raise _separation_error(X, y01, _feature_names(self))
-        _store_inference(
-            self, res, rank=rank, bic=res.bic_llf if method == "irls-pinv" else res.bic
-        )
+        try:
+            with _quiet_fit():
+                res, method, converged, kept = _fit_logit(
+                    exog, y01, alpha, self.maxiter, self.fit_intercept
+                )
+        except _Separated:
+            raise _separation_error(X, y01, _feature_names(self)) from None
+        _store_inference(self, res, rank=int(kept.sum()), bic=res.bic, kept=kept)
         self.converged_ = converged
         self.fit_method_ = method
         if not converged:
@@ -360,20 +374,12 @@ class SMOLS(RegressorMixin, BaseEstimator):
 class SMGLM(RegressorMixin, BaseEstimator):
     """A generalised linear model fitted by ``statsmodels.api.GLM`` (IRLS).
 
-    Parameters
-    ----------
-    family:
-        "gaussian" (identity link), "poisson" (log link; needs y >= 0) or "gamma" (log link
-        rather than statsmodels' default inverse link, as is usual for costs and durations;
-        needs y > 0).
-    maxiter:
-        IRLS iteration limit.
-    fit_intercept:
-        Add a constant column (reported as ``const``).
-
-    ``predict`` returns the mean response. p-values use the normal distribution and the scale
-    is statsmodels' default (Pearson chi² for gaussian and gamma, 1 for poisson). Fitted
-    attributes: as ``SMLogit`` (no ``classes_``) plus ``deviance_`` and ``scale_``.
+    ``family``: "gaussian" (identity link), "poisson" (log link, y >= 0) or "gamma" (log link
+    rather than statsmodels' default inverse link, as usual for costs and durations; y > 0).
+    ``maxiter`` limits IRLS; ``fit_intercept`` adds a ``const`` column. ``predict`` returns
+    the mean response. p-values use the normal distribution and the scale is statsmodels'
+    default (Pearson chi² for gaussian and gamma, 1 for poisson). Fitted attributes: as
+    ``SMOLS`` without R², plus ``deviance_``, ``scale_`` and ``converged_``.
     """
 
     def __init__(
@@ -435,9 +441,6 @@ class SMGLM(RegressorMixin, BaseEstimator):
         return eta if self.family == "gaussian" else np.exp(eta)
 
 
-StatsmodelsEstimator = SMLogit | SMOLS | SMGLM
-
-
 def _unwrap(estimator: Any, feature_names: Sequence[str] | None) -> tuple[Any, list[str]]:
     """The fitted statsmodels wrapper and its term names (a Pipeline's last step is used)."""
     if hasattr(estimator, "steps"):
@@ -456,7 +459,7 @@ def _unwrap(estimator: Any, feature_names: Sequence[str] | None) -> tuple[Any, l
 
 
 def coefficient_table(
-    estimator: StatsmodelsEstimator | Any, feature_names: Sequence[str] | None = None
+    estimator: Any, feature_names: Sequence[str] | None = None
 ) -> list[dict[str, Any]]:
     """One row per term ("const" first): coef, std_err, z_or_t, p_value, ci_low, ci_high.
 
@@ -464,48 +467,37 @@ def coefficient_table(
     ending in one of these estimators is accepted and named by its preceding steps.
     """
     est, terms = _unwrap(estimator, feature_names)
+    low, high = est.conf_int_.T
+    columns = zip(est.params_, est.bse_, est.tvalues_, est.pvalues_, low, high, strict=True)
+    keys = ("coef", "std_err", "z_or_t", "p_value", "ci_low", "ci_high")
     return [
-        {
-            "term": term,
-            "coef": float(est.params_[i]),
-            "std_err": float(est.bse_[i]),
-            "z_or_t": float(est.tvalues_[i]),
-            "p_value": float(est.pvalues_[i]),
-            "ci_low": float(est.conf_int_[i, 0]),
-            "ci_high": float(est.conf_int_[i, 1]),
-        }
-        for i, term in enumerate(terms)
+        {"term": term, **{key: float(v) for key, v in zip(keys, values, strict=True)}}
+        for term, values in zip(terms, columns, strict=True)
     ]
 
 
 def _headline(est: Any) -> list[str]:
     """The model line and fit statistics above the coefficient table."""
+    stats = f"log-likelihood {est.llf_:.4g} · AIC {est.aic_:.4g} · BIC {est.bic_:.4g}"
     if isinstance(est, SMOLS):
-        return [
-            f"OLS regression · n = {est.nobs_}",
-            f"R² {est.rsquared_:.4f} · adj. R² {est.rsquared_adj_:.4f} · "
-            f"log-likelihood {est.llf_:.4g} · AIC {est.aic_:.4g} · BIC {est.bic_:.4g}",
-        ]
-    if isinstance(est, SMLogit):
+        title = f"OLS regression · n = {est.nobs_}"
+        stats = f"R² {est.rsquared_:.4f} · adj. R² {est.rsquared_adj_:.4f} · {stats}"
+    elif isinstance(est, SMLogit):
         title = f"Logit ({est.fit_method_}) · n = {est.nobs_} · event = {est.classes_[1]!s}"
-        if est.alpha > 0:
-            title += f" · L1 alpha = {est.alpha:g}"
+        title += f" · L1 alpha = {est.alpha:g}" if est.alpha > 0 else ""
     else:
         link = "identity" if est.family == "gaussian" else "log"
         title = f"GLM {est.family} ({link} link) · n = {est.nobs_} · deviance {est.deviance_:.4g}"
-    stats = f"log-likelihood {est.llf_:.4g} · AIC {est.aic_:.4g} · BIC {est.bic_:.4g}"
-    if not est.converged_:
+    if not getattr(est, "converged_", True):
         stats += " · NOT CONVERGED"
     return [title, stats]
 
 
-def _cell(value: float, width: int, spec: str) -> str:
-    return f"{'—':>{width}}" if not math.isfinite(value) else f"{value:>{width}{spec}}"
+_COLUMNS = (("coef", 10, ".4g"), ("std_err", 10, ".4g"), ("z_or_t", 8, ".3f"))
+_COLUMNS += (("p_value", 8, ".3f"), ("ci_low", 10, ".4g"), ("ci_high", 10, ".4g"))
 
 
-def summary_text(
-    estimator: StatsmodelsEstimator | Any, feature_names: Sequence[str] | None = None
-) -> str:
+def summary_text(estimator: Any, feature_names: Sequence[str] | None = None) -> str:
     """A fixed-width coefficient table with n and fit statistics, for a terminal pane."""
     est, _ = _unwrap(estimator, feature_names)
     rows = coefficient_table(estimator, feature_names)
@@ -513,20 +505,18 @@ def summary_text(
     width = min(max([len(r["term"]) for r in rows] + [4]), 28)
     lines = _headline(est)
     if est.rank_ < len(rows):
-        lines.append(
-            f"note: {len(rows) - est.rank_} collinear column(s); aliased terms share their "
-            "effect (pseudo-inverse)"
-        )
-    header = (
-        f"{'term':<{width}} {'coef':>10} {'std err':>10} {stat:>8} {f'P>|{stat}|':>8}"
-        f" {'[0.025':>10} {'0.975]':>10}"
+        how = "left out (coef 0, no std err)" if isinstance(est, SMLogit) else "share their effect"
+        lines.append(f"note: {len(rows) - est.rank_} aliased (collinear) column(s) {how}")
+    titles = ("coef", "std err", stat, f"P>|{stat}|", "[0.025", "0.975]")
+    header = " ".join(
+        [f"{'term':<{width}}", *(f"{t:>{c[1]}}" for t, c in zip(titles, _COLUMNS, strict=True))]
     )
     lines += ["", header, "─" * len(header)]
     for r in rows:
         term = r["term"] if len(r["term"]) <= width else r["term"][: width - 1] + "…"
-        lines.append(
-            f"{term:<{width}} {_cell(r['coef'], 10, '.4g')} {_cell(r['std_err'], 10, '.4g')}"
-            f" {_cell(r['z_or_t'], 8, '.3f')} {_cell(r['p_value'], 8, '.3f')}"
-            f" {_cell(r['ci_low'], 10, '.4g')} {_cell(r['ci_high'], 10, '.4g')}"
+        cells = (
+            f"{'—':>{w}}" if not math.isfinite(r[k]) else f"{r[k]:>{w}{spec}}"
+            for k, w, spec in _COLUMNS
         )
+        lines.append(" ".join([f"{term:<{width}}", *cells]))
     return "\n".join(lines)

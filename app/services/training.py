@@ -31,6 +31,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, StratifiedShuffleSpl
 from app.domain.charter import Charter
 from app.domain.dataset import DatasetVersion
 from app.domain.metrics import METRICS, Direction, TaskType
+from app.domain.project import CharterVersion
 from app.domain.training import (
     CANDIDATES,
     HOLDOUT_SHARE,
@@ -99,6 +100,7 @@ class TrainData:
     folds: list[tuple[np.ndarray, np.ndarray]]
     cv_kind: str
     notes: list[str] = field(default_factory=list)
+    charter_version: int | None = None
 
     @property
     def task(self) -> TaskType:
@@ -140,6 +142,11 @@ def libraries() -> dict[str, str]:
 
 
 def _charter(store: ProjectStore) -> Charter:
+    return current_charter(store).charter
+
+
+def current_charter(store: ProjectStore) -> CharterVersion:
+    """The latest charter version; a clear error without one or without a target."""
     with store.connect() as con:
         found = repo.latest_charter(con)
     if found is None:
@@ -152,7 +159,7 @@ def _charter(store: ProjectStore) -> Charter:
             "the charter names no target column",
             hint="set the target in the charter (mlwb problem set --target COLUMN)",
         )
-    return found.charter
+    return found
 
 
 def charter_task(store: ProjectStore) -> TaskType:
@@ -325,7 +332,8 @@ def load_training(
     version: DatasetVersion | None = None,
 ) -> TrainData:
     """The training part of ``version`` (current by default) with its folds; checks inputs."""
-    charter = _charter(store)
+    charter_version = current_charter(store)
+    charter = charter_version.charter
     found = version or _current(store)
     split = ensure_split(store, found, seed)
     q = ds.quote_ident
@@ -409,6 +417,7 @@ def load_training(
         folds=folds,
         cv_kind=cv_kind,
         notes=notes,
+        charter_version=charter_version.version,
     )
 
 
@@ -599,6 +608,7 @@ def cross_validate_config(
         started_at=started,
         duration=time.perf_counter() - clock,
         notes=notes,
+        charter_version=data.charter_version,
     )
 
 
