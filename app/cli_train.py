@@ -135,7 +135,7 @@ def leaderboard_text(board: Any) -> str:
         f"{METRICS[primary].label} (mean over folds; lower is better)",
     ]
     if board.split is not None:
-        lines.append(f"Holdout (locked, never used here): {board.split.text()}")
+        lines.append(wrap(f"Holdout (locked, never used here): {board.split.text()}"))
     if rows:
         lines += ["", table_text(headers, rows)]
         lines.append("")

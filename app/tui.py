@@ -24,6 +24,7 @@ from screens.explore import ExploreScreen
 from screens.modals import ErrorModal, HelpModal
 from screens.overview import StageOverviewScreen
 from screens.problem import ProblemScreen
+from screens.train import TrainScreen
 from storage import repositories as repo
 from storage.db import ProjectStore
 
@@ -50,7 +51,8 @@ class MlwbApp(App[None]):
         Stage.PROBLEM.value: ProblemScreen,
         Stage.DATA.value: DataScreen,
         Stage.EXPLORE.value: ExploreScreen,
-        **{stage.value: _overview(stage) for stage in list(Stage)[3:]},
+        Stage.TRAIN.value: TrainScreen,
+        **{stage.value: _overview(stage) for stage in list(Stage)[4:]},
     }
     DEFAULT_MODE = Stage.PROBLEM.value
     BINDINGS = [

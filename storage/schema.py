@@ -141,6 +141,22 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        5,
+        "holdout evaluations and gate decisions (Evaluate stage)",
+        [
+            "CREATE SEQUENCE evaluations_id_seq START 1",
+            # One row per evaluation of a run on the locked holdout; body is the Evaluation.
+            """CREATE TABLE evaluations (
+                id BIGINT PRIMARY KEY DEFAULT nextval('evaluations_id_seq'),
+                run_id BIGINT NOT NULL,
+                charter_version INTEGER NOT NULL,
+                outcome VARCHAR NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+                body JSON NOT NULL
+            )""",
+        ],
+    ),
 ]
 
 LATEST_SCHEMA = MIGRATIONS[-1][0]

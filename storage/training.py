@@ -14,6 +14,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from app.domain.evaluation import Evaluation
 from app.domain.training import Run, Session, Split, TrainSettings
 from storage.schema import first_row
 
@@ -202,3 +203,46 @@ def get_model(con: duckdb.DuckDBPyConnection, run_id: int) -> dict[str, Any] | N
         "created_at": row[3],
         **json.loads(row[4]),
     }
+
+
+def insert_evaluation(con: duckdb.DuckDBPyConnection, evaluation: Evaluation) -> int:
+    """Store an evaluation; returns its id."""
+    row = first_row(con.execute("SELECT nextval('evaluations_id_seq')"))
+    assert row is not None
+    eval_id = int(row[0])
+    body = evaluation.model_copy(update={"id": eval_id})
+    con.execute(
+        "INSERT INTO evaluations (id, run_id, charter_version, outcome, body) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [
+            eval_id,
+            evaluation.run_id,
+            evaluation.charter_version,
+            evaluation.gate.outcome.value,
+            body.model_dump_json(),
+        ],
+    )
+    return eval_id
+
+
+def latest_evaluation(
+    con: duckdb.DuckDBPyConnection, run_id: int | None = None
+) -> Evaluation | None:
+    """The most recent evaluation (of ``run_id`` when given)."""
+    where = "WHERE run_id = ?" if run_id is not None else ""
+    row = first_row(
+        con.execute(
+            f"SELECT body FROM evaluations {where} ORDER BY id DESC LIMIT 1",
+            [run_id] if run_id is not None else [],
+        )
+    )
+    return Evaluation.model_validate_json(row[0]) if row else None
+
+
+def update_model_body(con: duckdb.DuckDBPyConnection, run_id: int, changes: dict[str, Any]) -> None:
+    """Merge ``changes`` into a stored model's record (e.g. the decision threshold)."""
+    row = first_row(con.execute("SELECT body FROM models WHERE run_id = ?", [run_id]))
+    if row is None:
+        return
+    body = {**json.loads(row[0]), **changes}
+    con.execute("UPDATE models SET body = ? WHERE run_id = ?", [json.dumps(body), run_id])

@@ -88,7 +88,7 @@ class DateParts(TransformerMixin, BaseEstimator):
         for i, column in enumerate(frame.columns):
             values = pd.to_datetime(frame[column], errors="coerce")
             dt = values.dt
-            parts = (dt.year, dt.month, dt.day, dt.dayofweek, dt.hour)
+            parts = (dt.year, dt.month, dt.day, dt.day_of_week, dt.hour)
             for j, part in enumerate(parts):
                 out[:, i * len(DATE_PARTS) + j] = part.to_numpy(dtype=np.float64, na_value=np.nan)
         return out
@@ -137,16 +137,19 @@ def feature_set(
     return found
 
 
-def select_sql(features: FeatureSet, quote: Any) -> str:
+def select_sql(features: FeatureSet, quote: Any, task_is_classification: bool) -> str:
     """The SELECT list that reads features as model-ready types (numbers as DOUBLE, text with
-    missing values as ``(missing)``, dates as TIMESTAMP) and the target last."""
+    missing values as ``(missing)``, dates as TIMESTAMP) and the target last (text for
+    classification, DOUBLE for regression)."""
     parts = [f"CAST({quote(c)} AS DOUBLE) AS {quote(c)}" for c in features.numeric]
     parts += [
         f"COALESCE(CAST({quote(c)} AS VARCHAR), '{MISSING_LEVEL}') AS {quote(c)}"
         for c in features.categorical
     ]
     parts += [f"CAST({quote(c)} AS TIMESTAMP) AS {quote(c)}" for c in features.dates]
-    parts.append(quote(features.target))
+    kind = "VARCHAR" if task_is_classification else "DOUBLE"
+    t = quote(features.target)
+    parts.append(f"CAST({t} AS {kind}) AS {t}")
     return ", ".join(parts)
 
 

@@ -37,6 +37,15 @@ EXTRA_TRUSTED: frozenset[str] = frozenset(
         "app.services.features.DateParts",
         # Types scikit-learn pipelines store that skops does not trust by default.
         "builtins.slice",
+        # A partial is only loaded when the function it wraps is itself on this list.
+        "functools.partial",
+        "sklearn.utils.validation.check_array",
+        "numpy.dtype",
+        "scipy.sparse._csr.csr_matrix",
+        "sklearn.tree._tree.Tree",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._ball_tree.BallTree",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
         "numpy.dtypes.Float64DType",
         "numpy.dtypes.Int64DType",
         "numpy.dtypes.ObjectDType",

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy import stats
 from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold, StratifiedShuffleSplit, TimeSeriesSplit
@@ -224,6 +225,32 @@ def _check_target(kind: str, charter: Charter, column: str) -> None:
 
 
 def _make_split(store: ProjectStore, found: DatasetVersion, charter: Charter, seed: int) -> Split:
+    """Draw and lock the holdout of ``found``."""
+    split, holdout = draw_split(store, found, charter, seed)
+    return lock_split(store, split, holdout)
+
+
+def lock_split(store: ProjectStore, split: Split, holdout: np.ndarray) -> Split:
+    """Store a drawn split (unless one was locked meanwhile, which then wins)."""
+    with store.transaction() as con:
+        existing = store_runs.get_split(con, split.dataset, split.version)
+        if existing is not None:
+            return existing
+        store_runs.put_split(con, split, holdout)
+        repo.record_event(
+            con,
+            "train",
+            "holdout_locked",
+            f"{split.dataset}@{split.version}: holdout locked, {split.text()}",
+            split.model_dump(mode="json"),
+        )
+    return split
+
+
+def draw_split(
+    store: ProjectStore, found: DatasetVersion, charter: Charter, seed: int
+) -> tuple[Split, np.ndarray]:
+    """The holdout of ``found`` as the charter asks for it, not yet stored: (split, row ids)."""
     q = ds.quote_ident
     with store.connect() as con:
         columns = ds.table_columns(con, found.table_name)
@@ -234,7 +261,20 @@ def _make_split(store: ProjectStore, found: DatasetVersion, charter: Charter, se
         target_sql = (
             f"CAST({q(target)} AS VARCHAR)" if charter.task.is_classification else q(target)
         )
-        extra = f", CAST({q(time_col)} AS VARCHAR) AS t" if time_col else ""
+        extra = f", {q(time_col)} AS t" if time_col else ""
+        if time_col:
+            missing = ds.first_row(
+                con.execute(
+                    f"SELECT count(*) FROM {q(found.table_name)} WHERE {q(time_col)} IS NULL "
+                    f"AND {q(target)} IS NOT NULL"
+                )
+            )
+            if missing and missing[0]:
+                raise MlwbError(
+                    f"the time column {time_col!r} has {missing[0]:,} missing value(s) in "
+                    f"{found.ref}, so those rows cannot be placed before or after the holdout",
+                    hint="drop or fill them in the Data stage, or clear the charter's time column",
+                )
         data = con.execute(
             f"SELECT rowid AS r, {target_sql} AS y{extra} FROM {q(found.table_name)} "
             f"WHERE {q(target)} IS NOT NULL ORDER BY {order}"
@@ -251,7 +291,7 @@ def _make_split(store: ProjectStore, found: DatasetVersion, charter: Charter, se
         labels, counts = np.unique(y.astype(str), return_counts=True)
         if len(labels) < 2:
             raise MlwbError(
-                f"the target {target!r} has one class only ({labels[0]!r}) in {found.ref}",
+                f"the target {target!r} has one class only ({str(labels[0])!r}) in {found.ref}",
                 hint="a classifier needs at least two classes; check the data or the target",
             )
         if charter.task is TaskType.BINARY and charter.positive_class not in labels:
@@ -274,16 +314,25 @@ def _make_split(store: ProjectStore, found: DatasetVersion, charter: Charter, se
         times = np.asarray(data["t"])
         cutoff_value = times[n - n_hold]
         # Every row at or after the cutoff is held out, so training never sees the future.
-        holdout = rows[times >= cutoff_value] if cutoff_value is not None else rows[n - n_hold :]
+        holdout = rows[times >= cutoff_value]
         cutoff = str(cutoff_value)
+        if np.issubdtype(times.dtype, np.datetime64):
+            stamp = pd.Timestamp(cutoff_value)
+            cutoff = stamp.date().isoformat() if stamp == stamp.normalize() else str(stamp)
         kind_name = "time"
     elif charter.task.is_classification:
-        small = [f"{label!r} ({c})" for label, c in zip(labels, counts, strict=True) if c < 2]
+        small = [f"{str(label)!r} ({c})" for label, c in zip(labels, counts, strict=True) if c < 2]
         if small:
             raise MlwbError(
                 f"class(es) {', '.join(small)} of {target!r} have fewer than 2 rows, so a "
                 "stratified holdout cannot include them",
                 hint="merge rare classes or drop those rows in the Data stage",
+            )
+        if n_hold < len(labels) or n - n_hold < len(labels):
+            raise MlwbError(
+                f"{found.ref} has {n:,} rows with a target but {len(labels)} classes: a "
+                f"stratified holdout of {n_hold:,} rows cannot hold every class",
+                hint="merge rare classes in the Data stage, or import more rows",
             )
         sss = StratifiedShuffleSplit(n_splits=1, test_size=n_hold, random_state=seed)
         _, test_idx = next(sss.split(np.zeros(n), y.astype(str)))
@@ -308,18 +357,7 @@ def _make_split(store: ProjectStore, found: DatasetVersion, charter: Charter, se
         cutoff=cutoff,
         created_at=datetime.now(UTC),
     )
-    with store.transaction() as con:
-        if store_runs.get_split(con, found.name, found.version) is not None:
-            return store_runs.get_split(con, found.name, found.version)  # type: ignore[return-value]
-        store_runs.put_split(con, split, holdout)
-        repo.record_event(
-            con,
-            "train",
-            "holdout_locked",
-            f"{found.ref}: holdout locked, {split.text()}",
-            split.model_dump(mode="json"),
-        )
-    return split
+    return split, holdout
 
 
 # -- loading the training part ----------------------------------------------------------------
@@ -333,9 +371,30 @@ def load_training(
 ) -> TrainData:
     """The training part of ``version`` (current by default) with its folds; checks inputs."""
     charter_version = current_charter(store)
-    charter = charter_version.charter
     found = version or _current(store)
-    split = ensure_split(store, found, seed)
+    with store.connect() as con:
+        split = store_runs.get_split(con, found.name, found.version)
+    pending = None
+    if split is None:
+        # Drawn now, locked only once every check passed: a refused training leaves no trace.
+        split, pending = draw_split(store, found, charter_version.charter, seed)
+    data = _load_training(store, charter_version, found, split, cv, seed, version, pending)
+    if pending is not None:
+        data.split = lock_split(store, split, pending)
+    return data
+
+
+def _load_training(
+    store: ProjectStore,
+    charter_version: CharterVersion,
+    found: DatasetVersion,
+    split: Split,
+    cv: int,
+    seed: int,
+    version: DatasetVersion | None,
+    pending: np.ndarray | None,
+) -> TrainData:
+    charter = charter_version.charter
     q = ds.quote_ident
     with store.connect() as con:
         columns = ds.table_columns(con, found.table_name)
@@ -354,22 +413,22 @@ def load_training(
     order = "rowid"
     if split.time_column:
         order = f"{q(split.time_column)}, rowid"
-    target_sql = (
-        f"CAST({q(target)} AS VARCHAR) AS {q(target)}"
-        if charter.task.is_classification
-        else f"CAST({q(target)} AS DOUBLE) AS {q(target)}"
-    )
-    select = select_sql(features, q).rsplit(", ", 1)[0] + f", {target_sql}"
+    select = select_sql(features, q, charter.task.is_classification)
+    if pending is None:
+        holdout_sql = "holdout_rows h WHERE h.dataset = ? AND h.version = ? AND"
+        params: list[Any] = [found.name, found.version]
+    else:
+        holdout_sql = "_pending_holdout h WHERE"
+        params = []
     body = (
         f"FROM {q(found.table_name)} t WHERE {q(target)} IS NOT NULL AND NOT EXISTS ("
-        "SELECT 1 FROM holdout_rows h WHERE h.dataset = ? AND h.version = ? "
-        "AND h.row_id = t.rowid)"
+        f"SELECT 1 FROM {holdout_sql} h.row_id = t.rowid)"
     )
     with store.connect() as con:
-        stats_row = _feature_stats(con, features, body, [found.name, found.version])
-        frame = con.execute(
-            f"SELECT {select} {body} ORDER BY {order}", [found.name, found.version]
-        ).df()
+        if pending is not None:
+            con.register("_pending_holdout", pa.table({"row_id": pa.array(pending)}))
+        stats_row = _feature_stats(con, features, body, params)
+        frame = con.execute(f"SELECT {select} {body} ORDER BY {order}", params).df()
     constant = [c for c, distinct in stats_row.items() if distinct <= 1]
     for c in constant:
         features.excluded[c] = "constant in the training part"
@@ -421,6 +480,35 @@ def load_training(
     )
 
 
+def load_part(
+    store: ProjectStore,
+    version: DatasetVersion,
+    features: FeatureSet,
+    task: TaskType,
+    holdout: bool,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The feature columns and target of the training part or (``holdout``) the holdout of a
+    version, in the types models read, ordered by time (time splits) or row."""
+    q = ds.quote_ident
+    with store.connect() as con:
+        split = store_runs.get_split(con, version.name, version.version)
+    if split is None:
+        raise MlwbError(f"{version.ref} has no locked holdout yet", hint="train first (mlwb train)")
+    target = features.target
+    select = select_sql(features, q, task.is_classification)
+    order = f"{q(split.time_column)}, rowid" if split.time_column else "rowid"
+    negate = "" if holdout else "NOT "
+    sql = (
+        f"SELECT {select} FROM {q(version.table_name)} t WHERE {q(target)} IS NOT NULL AND "
+        f"{negate}EXISTS (SELECT 1 FROM holdout_rows h WHERE h.dataset = ? AND h.version = ? "
+        f"AND h.row_id = t.rowid) ORDER BY {order}"
+    )
+    with store.connect() as con:
+        frame = con.execute(sql, [version.name, version.version]).df()
+    y = frame[target].to_numpy()
+    return frame.drop(columns=[target]), y
+
+
 def _leakage_notes(store: ProjectStore, found: DatasetVersion, features: FeatureSet) -> list[str]:
     """Warn when the version's profile flags possible target leakage in a feature."""
     with store.connect() as con:
@@ -468,7 +556,7 @@ def make_folds(
         return [(a, b) for a, b in TimeSeriesSplit(n_splits=cv).split(X0)], "time"
     if task.is_classification:
         labels, counts = np.unique(y.astype(str), return_counts=True)
-        small = [f"{label!r} ({c})" for label, c in zip(labels, counts, strict=True) if c < cv]
+        small = [f"{str(label)!r} ({c})" for label, c in zip(labels, counts, strict=True) if c < cv]
         if small:
             fewest = int(counts.min())
             raise MlwbError(
