@@ -216,8 +216,8 @@ from app import cli_eda  # noqa: E402  (registers the `eda` group)
 
 cli.add_command(cli_eda.eda)
 
-# cli_clean adds the recipe commands to `data`; cli_train registers `train` and `runs`.
-from app import cli_clean, cli_train  # noqa: E402,F401
+# cli_clean adds the recipe commands to `data`; the others register their stage commands.
+from app import cli_clean, cli_evaluate, cli_train  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:
