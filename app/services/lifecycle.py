@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.domain.charter import problems_against_data
 from app.domain.dataset import DatasetVersion
+from app.domain.evaluation import GateOutcome
 from app.domain.guide import STAGE_PURPOSE
 from app.domain.stages import Stage, StageState, StageStatus
 from app.domain.training import Run, RunStatus
@@ -122,8 +123,13 @@ def stage_statuses(store: ProjectStore) -> list[StageStatus]:
             charter.charter.primary_metric if charter else "",
         )
     )
+    statuses.append(
+        _evaluate_status(
+            store, statuses[-1].state is StageState.DONE, charter.version if charter else None
+        )
+    )
     stages = list(Stage)
-    for stage in stages[4:]:
+    for stage in stages[5:]:
         previous = stages[stages.index(stage) - 1]
         if statuses[-1].state is not StageState.DONE:
             statuses.append(
@@ -139,6 +145,50 @@ def stage_statuses(store: ProjectStore) -> list[StageStatus]:
                 )
             )
     return statuses
+
+
+def _evaluate_status(
+    store: ProjectStore, trained: bool, charter_version: int | None
+) -> StageStatus:
+    """Evaluate is done when the chosen run passed the gate against the current charter."""
+    if not trained:
+        return _locked(Stage.EVALUATE, "Finish Train (stage 4) first: choose a run.")
+    with store.connect() as con:
+        value = ds.get_state(con, store_runs.CHOSEN_RUN)
+        found = None
+        if value and repo.count_rows(con, "evaluations") is not None:
+            found = store_runs.latest_evaluation(con, int(value))
+    if found is None:
+        return StageStatus(
+            stage=Stage.EVALUATE,
+            state=StageState.CURRENT,
+            summary="The chosen run has not been evaluated on the holdout yet.",
+            next_step=STAGE_PURPOSE[Stage.EVALUATE],
+        )
+    stale = charter_version is not None and found.charter_version != charter_version
+    where = f"run {found.run_id} on {found.n_holdout:,} holdout rows"
+    if found.gate.outcome is GateOutcome.PASS and not stale:
+        return StageStatus(
+            stage=Stage.EVALUATE,
+            state=StageState.DONE,
+            summary=f"Gate PASS: {where}, charter v{found.charter_version}.",
+        )
+    if stale:
+        return StageStatus(
+            stage=Stage.EVALUATE,
+            state=StageState.ATTENTION,
+            summary=f"The charter changed (now v{charter_version}) since {where} was judged "
+            f"against v{found.charter_version}.",
+            next_step="Evaluate again (Evaluate screen, or mlwb evaluate).",
+        )
+    return StageStatus(
+        stage=Stage.EVALUATE,
+        state=StageState.ATTENTION,
+        summary=f"Gate {found.gate.outcome.label}: {where} — {found.gate.summary}"[:300],
+        next_step=found.gate.pointers[0].reason
+        if found.gate.pointers
+        else "Revisit Train or Data, or collect more holdout rows.",
+    )
 
 
 def _train_status(
