@@ -279,6 +279,9 @@ def build_pipeline(
     features: FeatureSet,
 ) -> Pipeline:
     """Preprocessing for ``spec``'s family followed by its estimator."""
+    if spec.family == "baseline":
+        # The baseline ignores the features, so it skips the preprocessing cost.
+        return Pipeline([("model", make_estimator(spec, params, task, seed, features))])
     return Pipeline(
         [
             ("prep", _preprocessor(spec, features)),
