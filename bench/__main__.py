@@ -12,6 +12,7 @@ BENCHMARKS = {
     "grid": "bench.grid",
     "memory": "bench.memory",
     "profile": "bench.profile",
+    "train": "bench.train",
 }
 
 

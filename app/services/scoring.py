@@ -16,6 +16,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from app.domain.metrics import TaskType, metrics_for
+from app.services import bootstrap
 
 
 @dataclass
@@ -91,7 +92,6 @@ def _binary(y: np.ndarray, pred: Predictions, positive: Any) -> dict[str, float 
     classes = pred.classes if pred.classes is not None else np.unique(y)
     pos = positive if positive is not None and positive in classes else classes[-1]
     labels = pred.labels
-    kw = {"pos_label": pos, "zero_division": 0}
     if pred.proba is not None:
         column = int(np.flatnonzero(classes == pos)[0])
         ranking = pred.proba[:, column]
@@ -99,22 +99,33 @@ def _binary(y: np.ndarray, pred: Predictions, positive: Any) -> dict[str, float 
         ranking = pred.scores if classes[-1] == pos else -pred.scores
     else:
         ranking = None
-    truth = y == pos
+    truth = np.asarray(y == pos, dtype=bool)
+    # Label metrics from one confusion count on booleans: the same formulas as
+    # scikit-learn's (zero_division=0), without re-sorting string labels for each metric.
+    counts = bootstrap.binary_label_metrics(
+        np.ones((1, len(y))), truth, np.asarray(labels == pos, dtype=bool)
+    )
     out: dict[str, float | None] = {
-        "f1": _safe(skm.f1_score, y, labels, **kw),
-        "recall": _safe(skm.recall_score, y, labels, **kw),
-        "precision": _safe(skm.precision_score, y, labels, **kw),
-        "accuracy": _safe(skm.accuracy_score, y, labels),
-        "balanced_accuracy": _safe(skm.balanced_accuracy_score, y, labels),
-        "roc_auc": _safe(skm.roc_auc_score, truth, ranking) if ranking is not None else None,
-        "pr_auc": _safe(skm.average_precision_score, truth, ranking)
-        if ranking is not None
-        else None,
-        "log_loss": _safe(skm.log_loss, y, pred.proba, labels=classes)
-        if pred.proba is not None
-        else None,
-        "mcc": _safe(skm.matthews_corrcoef, y, labels),
+        name: float(counts[name][0])
+        for name in ("f1", "recall", "precision", "accuracy", "balanced_accuracy", "mcc")
     }
+    one_class = truth.all() or not truth.any()
+    out["roc_auc"] = (
+        _safe(skm.roc_auc_score, truth, ranking) if ranking is not None and not one_class else None
+    )
+    out["pr_auc"] = (
+        _safe(skm.average_precision_score, truth, ranking)
+        if ranking is not None and truth.any()
+        else None
+    )
+    out["log_loss"] = None
+    if pred.proba is not None:
+        column = int(np.flatnonzero(classes == pos)[0])
+        p_pos = pred.proba[:, column]
+        p_true = np.where(truth, p_pos, 1 - p_pos)
+        out["log_loss"] = float(
+            bootstrap.probability_metrics(np.ones((1, len(y))), truth, p_true, None)["log_loss"][0]
+        )
     return out
 
 
