@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from time import monotonic
+from typing import Any, Self
 
+from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult, SystemCommand
+from textual.app import ComposeResult, RenderResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.css.styles import RulesMap
 from textual.message import Message
+from textual.reactive import Reactive
+from textual.strip import Strip
+from textual.style import Style as VisualStyle
+from textual.timer import Timer
+from textual.visual import RenderOptions, Visual
 from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from app.domain.profile import ColumnProfile, Profile
+from app.domain.profile import ColumnProfile, Profile, ScatterSample, TargetBoxes
 from app.domain.recipe import parse_step
 from app.domain.stages import Stage
 from screens.base import StageScreen
@@ -31,8 +41,11 @@ TYPE_ICONS = {
     "id": "⚿",
     "other": "?",
 }
-PLOT_KINDS = ("distribution", "target", "time")
+PLOT_KINDS = ("distribution", "target", "box by target", "scatter", "time")
+"""What ``p`` cycles through; a kind that does not fit the column shows its distribution."""
 SHADES = " ░▒▓█"
+PLOT_RENDERS = 24
+"""Rendered plots kept per plot widget, so going back to a column does not rebuild it."""
 
 
 @dataclass
@@ -40,6 +53,128 @@ class ProfileReady(Message):
     """A profile is available (None when the project has no dataset)."""
 
     profile: Profile | None
+
+
+@dataclass
+class ScatterSampled(Message):
+    """A seeded sample of two numeric columns arrived for the scatter view."""
+
+    sample: ScatterSample
+
+
+class KeptRender(Visual):
+    """A plot rendered once: plotext's text converted to Content, and its strips kept per
+    size and style, so repainting it (or showing it after rendering it ahead) is cheap."""
+
+    def __init__(self, content: Content) -> None:
+        self.content = content
+        self._strips: dict[tuple[int, int | None, VisualStyle], list[Strip]] = {}
+
+    def render_strips(
+        self, width: int, height: int | None, style: VisualStyle, options: RenderOptions
+    ) -> list[Strip]:
+        if options.selection is not None:  # a text selection is drawn fresh each time
+            return self.content.render_strips(width, height, style, options)
+        key = (width, height, style)
+        found = self._strips.get(key)
+        if found is None:
+            found = self._strips[key] = self.content.render_strips(width, height, style, options)
+        return found
+
+    def get_optimal_width(self, rules: RulesMap, container_width: int) -> int:
+        return self.content.get_optimal_width(rules, container_width)
+
+    def get_height(self, rules: RulesMap, width: int) -> int:
+        return self.content.get_height(rules, width)
+
+
+class ColumnPlot(ChartPlot):
+    """The column plot: a ChartPlot that also draws scatter samples, keeps its last renders
+    by figure (a repaint or a return to a column skips plotext's rebuild) and can render a
+    figure ahead, while the screen is idle, without showing it."""
+
+    auto_links: Reactive[bool] = Reactive(False)
+    """A plot has no links: skip Textual's link styling of every line."""
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
+        super().__init__(id=id)
+        self.figure: Any = None
+        """What the current figure shows (a hashable key); None: do not keep renders."""
+        self._drawer: Callable[[], None] | None = None
+        self._renders: OrderedDict[Any, KeptRender] = OrderedDict()
+        self._quiet = False
+
+    def show(self, figure: Any, draw: Callable[[], None]) -> None:
+        """Draw ``figure`` with ``draw`` (which sets up plotext) unless it is already shown."""
+        if figure is not None and figure == self.figure:
+            return
+        self.figure, self._drawer = figure, draw
+        draw()
+
+    def prefetch(self, figure: Any, draw: Callable[[], None]) -> bool:
+        """Render ``figure`` into the kept renders without showing it (the current figure is
+        set up again afterwards); False when it is already kept or cannot be rendered yet."""
+        key = self._key(figure)
+        if figure is None or key in self._renders or not self.size or self._drawer is None:
+            return False
+        current, drawer = self.figure, self._drawer
+        self._quiet = True
+        try:
+            self.figure = figure
+            draw()
+            kept = self._build()
+            self._keep(key, kept)
+            Visual.to_strips(self, kept, *self.size, self.visual_style)  # keeps the strips
+            self.figure = current
+            drawer()
+        finally:
+            self._quiet = False
+        return True
+
+    def forget(self) -> None:
+        """Drop the kept renders (a new profile)."""
+        self._renders.clear()
+        self.figure = self._drawer = None
+
+    def refresh(self, *args: Any, **kwargs: Any) -> Self:
+        if self._quiet:  # drawing ahead: nothing on screen changes
+            return self
+        return super().refresh(*args, **kwargs)
+
+    def scatter(self, points: list[tuple[float, float]], title: str, x: str, y: str) -> None:
+        """Points of a seeded sample (drawn in braille dots), with the axes named."""
+        self._start(title)
+        if points:
+            self.plt.scatter([p[0] for p in points], [p[1] for p in points], marker="braille")
+            self.plt.xlabel(x)
+            self.plt.ylabel(y)
+        self.refresh()
+
+    def _key(self, figure: Any) -> Any:
+        return (figure, self.size, self.app.theme)
+
+    def _build(self) -> KeptRender:
+        """plotext's figure at the widget's size, converted once to Textual's Content."""
+        text = super().render()
+        assert isinstance(text, Text)
+        return KeptRender(Content.from_rich_text(text, console=self.app.console))
+
+    def _keep(self, key: Any, kept: KeptRender) -> None:
+        self._renders[key] = kept
+        if len(self._renders) > PLOT_RENDERS:
+            self._renders.popitem(last=False)
+
+    def render(self) -> RenderResult:
+        if self.figure is None:
+            return super().render()
+        key = self._key(self.figure)
+        found = self._renders.get(key)
+        if found is None:
+            found = self._build()
+            self._keep(key, found)
+        else:
+            self._renders.move_to_end(key)
+        return found
 
 
 class ExploreScreen(StageScreen):
@@ -62,12 +197,29 @@ class ExploreScreen(StageScreen):
         Binding("escape", "cancel_work", "Cancel", show=False, id="explore.cancel"),
     ]
 
+    PLOT_QUIET = 0.05
+    """Seconds between cursor moves below which the plot waits until the cursor rests
+    (a held arrow key skips the plots of the columns it passes; single moves draw at once)."""
+    STEADY_PLOT_ROWS = 16
+    """Plot rows left under the tallest stats for the stats to keep one height."""
+    PREFETCH_IDLE = 0.15
+    """Seconds of rest after which the plots of the neighbouring columns are rendered ahead."""
+
     def __init__(self) -> None:
         super().__init__(name="explore")
         self.profile: Profile | None = None
         self.shown: list[ColumnProfile] = []
         self.plot_kind = 0
         self.search = ""
+        self.scatters: dict[tuple[str, str], ScatterSample] = {}
+        self._stats_text: str | None = None
+        self._stats_lines = 1
+        self._stats_width = 0
+        self._stats_tallest = self._stats_shown = 1
+        self._pending: ColumnProfile | None = None
+        self._plot_timer: Timer | None = None
+        self._prefetch_timer: Timer | None = None
+        self._last_move = 0.0
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="explore-body", classes="stage-body"):
@@ -82,7 +234,8 @@ class ExploreScreen(StageScreen):
                             yield DataTable(id="column-list", cursor_type="row")
                         with Vertical(id="column-detail"):
                             yield Static("", id="column-stats", markup=False)
-                            yield ChartPlot(id="column-plot")
+                            yield ColumnPlot(id="column-plot")
+                            yield Static("", id="column-boxes", markup=False)
                 with TabPane("Alerts (a)", id="tab-alerts"):
                     yield DataTable(id="alerts", cursor_type="row")
                     yield Static("", id="alert-detail", markup=False)
@@ -100,6 +253,7 @@ class ExploreScreen(StageScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#column-search", Input).display = False
+        self.query_one("#column-boxes", Static).display = False
         self.query_one("#column-list", DataTable).add_columns("", "column", "miss%", "!")
         self.query_one("#alerts", DataTable).add_columns("level", "kind", "finding")
         self.query_one("#correlation-pairs", DataTable).add_columns("a", "b", "method", "value")
@@ -168,6 +322,8 @@ class ExploreScreen(StageScreen):
     def on_profile_ready(self, message: ProfileReady) -> None:
         self.query_one(ProgressPanel).finish()
         self.profile = message.profile
+        self.scatters.clear()
+        self.query_one("#column-plot", ColumnPlot).forget()
         line = self.query_one("#profile-line", Static)
         if message.profile is None:
             line.update("No dataset yet: import one on the Data screen (2), then come back.")
@@ -177,6 +333,10 @@ class ExploreScreen(StageScreen):
             f"{p.ref} · {p.n_rows:,} rows × {p.n_cols} cols · {len(p.alerts)} alerts · "
             f"{p.seconds:.1f} s · sample {p.sample_size:,}"
         )
+        self._stats_lines = (
+            max(column_text(c).count("\n") + 1 for c in p.columns) if p.columns else 1
+        )
+        self._stats_width = 0  # start the stats height again from the tallest column's lines
         self._fill_columns()
         if self.focused is None or type(self.focused).__name__ in ("Tabs", "ContentTabs"):
             self.query_one("#column-list", DataTable).focus()
@@ -210,49 +370,185 @@ class ExploreScreen(StageScreen):
         self._show_column(event.cursor_row)
 
     def _show_column(self, index: int) -> None:
-        stats = self.query_one("#column-stats", Static)
-        plot = self.query_one("#column-plot", ChartPlot)
+        """Show a column's stats at once and its plot at once too, unless the cursor is
+        moving faster than ``PLOT_QUIET`` (then the plot follows when it rests)."""
         if not 0 <= index < len(self.shown):
-            stats.update("No column matches." if self.profile else "")
-            plot.message("")
+            self._set_stats("No column matches." if self.profile else "")
+            self._pending = None
+            self._draw_plot()
             return
         c = self.shown[index]
-        stats.update(column_text(c))
-        self._draw(c, plot)
+        self._set_stats(column_text(c))
+        now = monotonic()
+        moving = now - self._last_move < self.PLOT_QUIET
+        self._last_move = now
+        self._pending = c
+        for timer in (self._plot_timer, self._prefetch_timer):
+            if timer is not None:
+                timer.stop()
+        self._plot_timer = self._prefetch_timer = None
+        if moving:
+            self._plot_timer = self.set_timer(self.PLOT_QUIET, self._draw_plot)
+        else:
+            self._draw_plot()
 
-    def _draw(self, c: ColumnProfile, plot: ChartPlot) -> None:
+    def _set_stats(self, text: str) -> None:
+        """Show ``text`` padded to the tallest stats shown so far (wrapped lines at this
+        width) when that leaves the plot ``STEADY_PLOT_ROWS``: the plot then keeps its place
+        and size from column to column (no relayout, and the plots rendered ahead for the
+        neighbours fit). On short terminals every line goes to the plot instead."""
+        stats = self.query_one("#column-stats", Static)
+        width = stats.content_size.width
+        if width != self._stats_width:
+            self._stats_width, self._stats_tallest = width, self._stats_lines
+        height = Content(text).get_height(stats.styles, width) if width else 1
+        self._stats_tallest = max(self._stats_tallest, height)
+        room = self.query_one("#column-detail").content_size.height - self._stats_tallest
+        shown = self._stats_tallest if room >= self.STEADY_PLOT_ROWS else height
+        padded = text + "\n " * (shown - height)
+        if padded != self._stats_text:
+            stats.update(padded, layout=shown != self._stats_shown or not width)
+            self._stats_text, self._stats_shown = padded, shown
+
+    def _draw_plot(self) -> None:
+        """Draw the pending column's plot of the current kind."""
+        self._plot_timer = None
+        plot = self.query_one("#column-plot", ColumnPlot)
+        boxes = self.query_one("#column-boxes", Static)
+        c = self._pending
         kind = PLOT_KINDS[self.plot_kind]
-        if kind == "target" and c.target_relation is not None and c.target_relation.rows:
-            rel = c.target_relation
+        show_boxes = c is not None and kind == "box by target" and c.target_boxes is not None
+        if boxes.display != show_boxes:
+            boxes.display = show_boxes
+            plot.display = not show_boxes
+        if c is None:
+            plot.show((None, ""), lambda: plot.message(""))
+        elif show_boxes:
+            assert c.target_boxes is not None
+            width = self.query_one("#column-detail").content_size.width or 60
+            boxes.update(boxes_text(c.name, c.target_boxes, width))
+        else:
+            plot.show(*self._figure(c, kind, plot))
+            partner = self._partner(c, kind)
+            if partner is not None and (c.name, partner) not in self.scatters:
+                self.sample_scatter(c.name, partner)
+            self._prefetch_later()
+
+    def _partner(self, c: ColumnProfile, kind: str) -> str | None:
+        """The column a numeric column's scatter plots it against (None: no scatter)."""
+        if kind != "scatter" or self.profile is None or c.histogram is None:
+            return None
+        return self.profile.scatter_partner(c.name)
+
+    def _figure(
+        self, c: ColumnProfile, kind: str, plot: ColumnPlot
+    ) -> tuple[tuple[str | None, ...], Callable[[], None]]:
+        """Column ``c``'s figure for plot ``kind``: a key naming what it shows (``(None,
+        text)`` for a message) and the call that sets it up. Kinds that do not fit the column
+        show its distribution."""
+        rel = c.target_relation
+        partner = self._partner(c, kind)
+        if partner is not None:
+            return self._scatter_figure(c.name, partner, plot)
+        if kind == "target" and rel is not None and rel.rows:
             labels = [r.label for r in rel.rows]
             values = [
                 r.values[0] if r.values and r.values[0] is not None else 0.0 for r in rel.rows
             ]
-            plot.bars(
-                labels,
-                values,
-                f"{rel.target}: {rel.measures[0] if rel.measures else rel.kind} by {c.name}",
-            )
-        elif kind == "time" and c.time_series:
-            plot.series(
-                [b for b, _ in c.time_series],
-                [n for _, n in c.time_series],
-                f"{c.name}: rows over time",
-            )
-        elif c.histogram is not None:
-            plot.histogram(
-                c.histogram.edges, c.histogram.counts, f"{c.name}: histogram ({c.histogram.rule})"
-            )
-        elif c.bars:
-            plot.bars([b for b, _ in c.bars], [n for _, n in c.bars], f"{c.name}: counts")
-        else:
-            plot.message(f"{c.name}: nothing to plot")
+            title = f"{rel.target}: {rel.measures[0] if rel.measures else rel.kind} by {c.name}"
+            return (c.name, kind, title), lambda: plot.bars(labels, values, title)
+        if kind == "time" and c.time_series:
+            times, counts = [b for b, _ in c.time_series], [n for _, n in c.time_series]
+            title = f"{c.name}: rows over time"
+            return (c.name, kind, title), lambda: plot.series(times, counts, title)
+        if c.histogram is not None:
+            h = c.histogram
+            title = _fit(f"{c.name}: histogram ({h.rule})", f"{c.name}: histogram", plot.size.width)
+            return (c.name, "histogram", title), lambda: plot.histogram(h.edges, h.counts, title)
+        if c.bars:
+            labels, counts = [b for b, _ in c.bars], [n for _, n in c.bars]
+            title = f"{c.name}: counts"
+            return (c.name, "bars", title), lambda: plot.bars(labels, counts, title)
+        title = f"{c.name}: nothing to plot"
+        return (None, title), lambda: plot.message(title)
+
+    def _scatter_figure(
+        self, x: str, y: str, plot: ColumnPlot
+    ) -> tuple[tuple[str | None, ...], Callable[[], None]]:
+        """The scatter of ``x`` against ``y`` from its seeded sample, or a note that the
+        sample is on its way."""
+        sample = self.scatters.get((x, y))
+        if sample is None:
+            title = f"{x} vs {y}: sampling rows…"
+            return (None, title), lambda: plot.message(title)
+        shown = len(sample.points)
+        rows = (
+            f"all {shown:,} rows"
+            if shown >= sample.rows
+            else f"seeded sample of {shown:,} of {sample.rows:,} rows"
+        )
+        title = _fit(f"{x} vs {y}: {rows}", rows, plot.size.width)
+        return (x, y, "scatter", title), lambda: plot.scatter(sample.points, title, x, y)
+
+    def _prefetch_later(self) -> None:
+        if self._prefetch_timer is not None:
+            self._prefetch_timer.stop()
+        self._prefetch_timer = self.set_timer(self.PREFETCH_IDLE, self._prefetch)
+
+    def _prefetch(self) -> None:
+        """Render the plot of a column next to the cursor ahead, while the screen is idle
+        (one per idle moment), so the next single move finds it rendered."""
+        self._prefetch_timer = None
+        index = self.query_one("#column-list", DataTable).cursor_row
+        c, kind = self._pending, PLOT_KINDS[self.plot_kind]
+        if c is None or not 0 <= index < len(self.shown) or self.shown[index] is not c:
+            return
+        plot = self.query_one("#column-plot", ColumnPlot)
+        if not plot.display:
+            return
+        for near in (index + 1, index - 1):
+            if 0 <= near < len(self.shown):
+                figure, draw = self._figure(self.shown[near], kind, plot)
+                if figure[0] is not None and plot.prefetch(figure, draw):
+                    self._prefetch_later()  # the other neighbour at the next idle moment
+                    return
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="explore-scatter")
+    def sample_scatter(self, x: str, y: str) -> None:
+        """Fetch a seeded sample of two numeric columns (DuckDB, never the whole table)."""
+        from app.services import profile
+
+        assert self.profile is not None
+        p = self.profile
+        found = profile.scatter_sample(
+            self.mlwb.store, p.dataset, x, y, version=p.version, seed=p.settings.seed
+        )
+        self.post_message(ScatterSampled(found))
+
+    def on_scatter_sampled(self, message: ScatterSampled) -> None:
+        sample = message.sample
+        self.scatters[(sample.x, sample.y)] = sample
+        c = self._pending
+        if c is not None and c.name == sample.x and PLOT_KINDS[self.plot_kind] == "scatter":
+            self._draw_plot()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_detail)
+
+    def _fit_detail(self) -> None:
+        """Fit the stats (their padding) and the box lines to the new size."""
+        c = self._pending
+        if c is not None:
+            self._stats_text = None
+            self._set_stats(column_text(c))
+            if PLOT_KINDS[self.plot_kind] == "box by target":
+                self._draw_plot()
 
     def action_next_plot(self) -> None:
-        """Cycle distribution → relation with the target → over time."""
+        """Cycle distribution → target relation → box by target → scatter → over time."""
         self.plot_kind = (self.plot_kind + 1) % len(PLOT_KINDS)
         self.notify(f"Plot: {PLOT_KINDS[self.plot_kind]}", timeout=1.5)
-        self._show_column(self.query_one("#column-list", DataTable).cursor_row)
+        self._draw_plot()
 
     def action_search(self) -> None:
         """Filter the column list by name (for wide tables)."""
@@ -384,7 +680,9 @@ class ExploreScreen(StageScreen):
         )
         yield SystemCommand("Search columns", "Filter the column list by name", self.action_search)
         yield SystemCommand(
-            "Next plot kind", "Distribution, target relation, over time", self.action_next_plot
+            "Next plot kind",
+            "Distribution, target relation, box by target, scatter, over time",
+            self.action_next_plot,
         )
         for pane, title in (
             ("tab-alerts", "alerts"),
@@ -394,6 +692,12 @@ class ExploreScreen(StageScreen):
             yield SystemCommand(
                 f"Show {title}", f"The {title} of the profile", lambda p=pane: self.action_tab(p)
             )
+
+
+def _fit(title: str, short: str, width: int) -> str:
+    """``title``, or ``short`` when the plot is too narrow (plotext drops a title that does
+    not fit)."""
+    return title if len(title) <= width - 4 else short
 
 
 def _num(value: float | None) -> str:
@@ -440,24 +744,60 @@ def column_text(c: ColumnProfile) -> str:
     return "\n".join(lines)
 
 
-def box_line(box: Any, width: int = 40) -> str:
-    """A box plot as one text line: whiskers ├─, the box [ ] and the median │, to scale."""
-    low, high = box.low_whisker, box.high_whisker
+def box_cells(box: Any, width: int, low: float, high: float) -> str:
+    """``width`` cells drawing ``box`` on the scale ``low``..``high``: whiskers ├─┤, the box
+    ▒ from Q1 to Q3 and the median │."""
     span = high - low
-    if span <= 0:
-        return f"{_num(low)} (all values equal)"
 
     def at(value: float) -> int:
-        return round((value - low) / span * (width - 1))
+        return min(width - 1, max(0, round((value - low) / span * (width - 1))))
 
     cells = [" "] * width
-    for i in range(at(low), at(high) + 1):
+    for i in range(at(box.low_whisker), at(box.high_whisker) + 1):
         cells[i] = "─"
     for i in range(at(box.q1), at(box.q3) + 1):
         cells[i] = "▒"
-    cells[at(low)], cells[at(high)] = "├", "┤"
+    cells[at(box.low_whisker)], cells[at(box.high_whisker)] = "├", "┤"
     cells[at(box.median)] = "│"
-    return f"{_num(low)} {''.join(cells)} {_num(high)}  (median {_num(box.median)})"
+    return "".join(cells)
+
+
+def box_line(box: Any, width: int = 40) -> str:
+    """A box plot as one text line: whiskers ├─, the box [ ] and the median │, to scale."""
+    low, high = box.low_whisker, box.high_whisker
+    if high - low <= 0:
+        return f"{_num(low)} (all values equal)"
+    cells = box_cells(box, width, low, high)
+    return f"{_num(low)} {cells} {_num(high)}  (median {_num(box.median)})"
+
+
+def boxes_text(column: str, boxes: TargetBoxes, width: int) -> str:
+    """One box line per target class (or target quartile bin), all to one scale: the group's
+    label, rows, box, median and values outside the fences; the scale's ends underneath."""
+    by = "class" if boxes.grouping == "class" else "quartile bin"
+    approx = " (approximate quartiles)" if not boxes.exact else ""
+    lines = [
+        f"{column} by {boxes.target} {by}{approx} · rows · box: Q1–Q3, │ median, whiskers to "
+        f"the IQR×{boxes.iqr_factor:g} fences · median · values outside the fences"
+    ]
+    low, high = boxes.scale
+    if high - low <= 0:
+        return "\n".join([*lines, f"every group holds only {_num(low)}"])
+    groups = boxes.boxes
+    labels = [g.label if len(g.label) <= 14 else g.label[:13] + "…" for g in groups]
+    counts = [f"{g.count:,}" for g in groups]
+    medians = [_num(g.box.median) for g in groups]
+    outside = [f"{g.box.outliers_below + g.box.outliers_above:,}" for g in groups]
+    lw, cw, mw, ow = (max(len(t) for t in texts) for texts in (labels, counts, medians, outside))
+    cells = max(10, width - lw - cw - mw - ow - 5)
+    for label, count, median, out, group in zip(
+        labels, counts, medians, outside, groups, strict=True
+    ):
+        drawn = box_cells(group.box, cells, low, high)
+        lines.append(f"{label:<{lw}} {count:>{cw}} {drawn} {median:>{mw}} {out:>{ow}}")
+    ends = f"{_num(low)}".ljust(cells - len(_num(high))) + _num(high)
+    lines.append(" " * (lw + cw + 2) + ends)
+    return "\n".join(lines)
 
 
 def matrix_text(corr: Any, most: int = 12) -> str:

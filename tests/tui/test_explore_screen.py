@@ -124,3 +124,143 @@ def test_box_line_is_to_scale() -> None:
     assert set(cells[10:20]) == {"▒"} and set(cells[21:31]) == {"▒"}
     assert set(cells[1:10]) == {"─"} and set(cells[31:40]) == {"─"}
     assert line.endswith("(median 20)")
+
+
+def test_boxes_text_draws_every_group_to_one_scale() -> None:
+    from app.domain.profile import BoxPlot, GroupBox, TargetBoxes
+    from screens.explore import boxes_text
+
+    def box(low: float, q1: float, median: float, q3: float, high: float, out: int) -> BoxPlot:
+        return BoxPlot(
+            low_whisker=low,
+            q1=q1,
+            median=median,
+            q3=q3,
+            high_whisker=high,
+            outliers_below=out,
+            outliers_above=2 * out,
+        )
+
+    boxes = TargetBoxes(
+        target="[y]",
+        grouping="class",
+        iqr_factor=1.5,
+        exact=True,
+        boxes=[
+            GroupBox(label="no", count=1200, box=box(0, 10, 20, 30, 40, 1)),
+            GroupBox(label="yes", count=34, box=box(40, 60, 70, 80, 100, 5)),
+        ],
+    )
+    # label (3), rows (5), 101 cells, median (2), outside (2): four spaces between, one spare
+    lines = boxes_text("[x]", boxes, width=3 + 5 + 101 + 2 + 2 + 5).splitlines()
+    assert lines[0].startswith("[x] by [y] class · rows · box")
+    first, second, axis = lines[1], lines[2], lines[3]
+    # label, rows, 101 cells for the scale 0..100 (one cell per unit), median, outside
+    assert first.startswith("no  1,200 ") and first.endswith(" 20  3")
+    assert second.startswith("yes    34 ") and second.endswith(" 70 15")
+    cells = [line[10:111] for line in (first, second)]
+    assert cells[0][0] == "├" and cells[0][40] == "┤" and cells[0][20] == "│"
+    assert set(cells[0][10:20]) == {"▒"} and set(cells[0][41:]) == {" "}
+    assert cells[1][:40] == " " * 40 and cells[1][40] == "├" and cells[1][100] == "┤"
+    assert cells[1][70] == "│" and set(cells[1][60:70]) == {"▒"}
+    assert axis[10:].startswith("0 ") and axis.endswith(" 100") and len(axis) == 111
+
+
+async def test_box_by_target_and_scatter_views(adult_store: ProjectStore) -> None:
+    import numpy as np
+    import polars as pl
+
+    from screens.explore import ColumnPlot
+
+    app = MlwbApp(adult_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_explore(app, pilot)
+        plot = screen.query_one("#column-plot", ColumnPlot)
+        boxes = screen.query_one("#column-boxes")
+        assert plot.figure[:2] == ("age", "histogram") and not boxes.display
+        await pilot.press("p", "p")
+        await pilot.pause()
+        assert screen.plot_kind == 2 and boxes.display and not plot.display
+        text = str(boxes.render())
+        assert text.startswith("age by income class · rows · box")
+        income = pl.read_csv(ADULT)["income"].value_counts()
+        counts = dict(income.iter_rows())
+        lines = text.splitlines()
+        assert lines[1].startswith(f" <=50K {counts[' <=50K']:,} ├")
+        assert lines[2].startswith(f" >50K   {counts[' >50K']:,} ")
+        by_class = {g.label: g.box for g in screen.profile.column("age").target_boxes.boxes}
+        for line, label in zip(lines[1:3], (" <=50K", " >50K"), strict=True):
+            b = by_class[label]
+            assert line.split()[-2:] == [f"{b.median:g}", f"{b.outliers_below + b.outliers_above}"]
+        await pilot.press("p")
+        await settle(app, pilot)  # the scatter sample comes from a worker
+        assert plot.display and not boxes.display
+        partner = screen.profile.scatter_partner("age")
+        sample = screen.scatters[("age", partner)]
+        shown = len(sample.points)
+        assert plot.figure == (
+            "age",
+            partner,
+            "scatter",
+            f"age vs {partner}: seeded sample of {shown:,} of 32,561 rows",
+        )
+        assert 1_500 < shown <= 2_000 and sample.rows == 32_561
+        ages = {float(a) for a in pl.read_csv(ADULT)["age"].drop_nulls().to_list()}
+        assert {x for x, _ in sample.points} <= ages
+        assert np.isfinite(np.array(sample.points)).all()
+        # a categorical column has no scatter: its counts are shown instead
+        screen.PLOT_QUIET = 0
+        await pilot.press("down")
+        await pilot.pause()
+        assert plot.figure[:2] == ("workclass", "bars")
+
+
+async def test_neighbour_plots_are_rendered_ahead(adult_store: ProjectStore) -> None:
+    from screens.explore import ColumnPlot
+
+    app = MlwbApp(adult_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_explore(app, pilot)
+        screen.PLOT_QUIET = 0
+        plot = screen.query_one("#column-plot", ColumnPlot)
+        builds: list[object] = []
+        build = plot._build
+
+        def counted() -> object:
+            builds.append(plot.figure)
+            return build()
+
+        plot._build = counted  # type: ignore[method-assign]
+        plot._renders.clear()
+        screen._prefetch()  # what the idle timer runs
+        assert [f[0] for f in builds] == ["workclass"]  # the next column, drawn ahead ...
+        assert plot.figure[0] == "age"  # ... while the screen still shows the current one
+        assert "age: histogram" in str(plot.render().content)  # a repaint draws "age"
+        builds.clear()
+        screen._prefetch()
+        assert builds == []  # "workclass" is kept and there is no column above "age"
+        await pilot.press("down")
+        await pilot.pause()
+        assert plot.figure[0] == "workclass" and builds == []  # shown without a rebuild
+
+
+async def test_a_fast_moving_cursor_updates_the_stats_and_defers_the_plot(
+    adult_store: ProjectStore,
+) -> None:
+    from screens.explore import ColumnPlot
+
+    app = MlwbApp(adult_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_explore(app, pilot)
+        plot = screen.query_one("#column-plot", ColumnPlot)
+        screen.PLOT_QUIET = 3600  # every move counts as "moving fast"
+        screen.query_one("#column-list").focus()
+        await pilot.press("down", "down")
+        await pilot.pause()
+        stats = str(screen.query_one("#column-stats").render())
+        assert stats.startswith("fnlwgt  (numeric")  # the stats follow every move ...
+        assert plot.figure[0] == "age"  # ... the plot waits for the cursor to rest
+        assert screen._plot_timer is not None
+        screen._plot_timer.stop()
+        screen._draw_plot()  # what the timer does when the cursor rests
+        assert plot.figure[:2] == ("fnlwgt", "histogram")

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from scipy import stats as sps
 
-from app.domain.dataset import DatasetVersion
+from app.domain.dataset import ColumnRole, DatasetVersion
 from app.domain.profile import QUANTILES, Profile, ProfileSettings, SemanticType
 from app.errors import MlwbError
 from app.services import cleaning
@@ -555,3 +555,130 @@ def test_box_plot_and_scatter_sample(
     assert set(first.points) <= real
     with pytest.raises(MlwbError, match="not numeric"):
         scatter_sample(bikes_store, "bikes", "dteday", "cnt")
+
+
+# -- box plots by target, scatter partners ----------------------------------------------------
+
+
+def expected_box(x: np.ndarray, factor: float = 1.5) -> dict[str, float | int]:
+    """A box plot of ``x`` by NumPy: quartiles, whiskers at the fences clipped to the range,
+    counts beyond the fences."""
+    q1, median, q3 = np.quantile(x, [0.25, 0.5, 0.75])
+    low, high = q1 - factor * (q3 - q1), q3 + factor * (q3 - q1)
+    return {
+        "low_whisker": max(x.min(), low),
+        "q1": q1,
+        "median": median,
+        "q3": q3,
+        "high_whisker": min(x.max(), high),
+        "outliers_below": int((x < low).sum()),
+        "outliers_above": int((x > high).sum()),
+    }
+
+
+def check_boxes(boxes: object, groups: dict[str, np.ndarray]) -> None:
+    assert [g.label for g in boxes.boxes] == list(groups)
+    for g in boxes.boxes:
+        x = groups[g.label]
+        assert g.count == len(x)
+        want = expected_box(x)
+        got = g.box.model_dump()
+        for key, value in want.items():
+            assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-12), (g.label, key)
+
+
+@pytest.mark.parametrize("column", ADULT_NUMBERS)
+def test_box_plots_by_class_match_numpy(
+    adult_profile: Profile, adult: pl.DataFrame, column: str
+) -> None:
+    boxes = adult_profile.column(column).target_boxes
+    assert boxes is not None and boxes.target == "income" and boxes.grouping == "class"
+    assert boxes.exact and boxes.iqr_factor == 1.5
+    groups = {
+        label: adult.filter(pl.col("income") == label)[column].cast(pl.Float64).to_numpy()
+        for label in (" <=50K", " >50K")  # most frequent class first, as in the class balance
+    }
+    check_boxes(boxes, groups)
+    assert boxes.scale == (
+        min(b.box.low_whisker for b in boxes.boxes),
+        max(b.box.high_whisker for b in boxes.boxes),
+    )
+
+
+def test_box_plots_by_target_quartile_for_a_regression_target(
+    bikes_profile: Profile, bikes: pl.DataFrame
+) -> None:
+    cnt = bikes["cnt"].to_numpy()
+    q1, q2, q3 = np.quantile(cnt, [0.25, 0.5, 0.75])
+    assert (q1, q2, q3) == (40, 142, 281)
+    bins = {
+        "≤ 40": cnt <= q1,
+        "40 – 142": (cnt > q1) & (cnt <= q2),
+        "142 – 281": (cnt > q2) & (cnt <= q3),
+        "> 281": cnt > q3,
+    }
+    for column in ("temp", "hum", "casual", "registered"):
+        boxes = bikes_profile.column(column).target_boxes
+        assert boxes is not None and boxes.grouping == "quartile" and boxes.target == "cnt"
+        x = bikes[column].cast(pl.Float64).to_numpy()
+        check_boxes(boxes, {label: x[mask] for label, mask in bins.items()})
+    assert bikes_profile.column("cnt").target_boxes is None  # not the target against itself
+    assert bikes_profile.column("season").target_boxes is None  # codes are categories
+
+
+def test_box_plots_by_class_skip_missing_and_non_finite(store: ProjectStore) -> None:
+    values = [1.0, 2.0, float("nan"), float("inf"), None, 5.0, 7.0, 100.0] * 5
+    labels = ["a", "b"] * 20
+    frame = pl.DataFrame(
+        {"v": pl.Series(values, dtype=pl.Float64), "y": labels, "k": list(range(40))}
+    )
+    frame_dataset(store, frame, "odd")
+    with store.transaction() as con:
+        ds.put_roles(con, "odd", {"y": ColumnRole.TARGET})
+    p = profile_dataset(store, "odd")
+    boxes = p.column("v").target_boxes
+    assert boxes is not None and boxes.grouping == "class"
+    groups = {
+        label: np.array(
+            [v for v, y in zip(values, labels, strict=True) if y == label and v is not None]
+        )
+        for label in ("a", "b")
+    }
+    groups = {label: x[np.isfinite(x)] for label, x in groups.items()}
+    check_boxes(boxes, groups)
+
+
+def test_approximate_box_plots_are_labelled_and_close(
+    bikes_store: ProjectStore, bikes: pl.DataFrame
+) -> None:
+    settings = ProfileSettings(exact_quantile_rows=0, exact_rows=0)
+    boxes = profile_dataset(bikes_store, "bikes", settings=settings).column("temp").target_boxes
+    assert boxes is not None and not boxes.exact
+    temp, cnt = bikes["temp"].to_numpy(), bikes["cnt"].to_numpy()
+    lowest = temp[cnt <= 40]
+    box = boxes.boxes[0].box
+    for p, q in ((0.25, box.q1), (0.5, box.median), (0.75, box.q3)):
+        below, upto = float((lowest < q).mean()), float((lowest <= q).mean())
+        assert below - 0.01 <= p <= upto + 0.01  # t-digest rank error under 1 %
+
+
+def test_scatter_partner_is_the_target_or_the_most_correlated_column(
+    adult_profile: Profile, adult: pl.DataFrame, bikes_profile: Profile, bikes: pl.DataFrame
+) -> None:
+    # regression: numeric features are plotted against the target
+    assert bikes_profile.scatter_partner("temp") == "cnt"
+    # classification: against the numeric column with the largest |Pearson r| (NumPy)
+    numbers = adult.select(pl.col(ADULT_NUMBERS).cast(pl.Float64)).to_numpy()
+    r = np.abs(np.corrcoef(numbers, rowvar=False))
+    np.fill_diagonal(r, -1)
+    for i, column in enumerate(ADULT_NUMBERS):
+        assert adult_profile.scatter_partner(column) == ADULT_NUMBERS[int(r[i].argmax())]
+    # the target itself: its most correlated numeric column
+    numeric = [c.name for c in bikes_profile.columns if c.semantic_type is SemanticType.NUMERIC]
+    others = [c for c in numeric if c != "cnt"]
+    y = bikes["cnt"].cast(pl.Float64).to_numpy()
+    strongest = max(
+        others, key=lambda c: abs(np.corrcoef(bikes[c].cast(pl.Float64).to_numpy(), y)[0, 1])
+    )
+    assert bikes_profile.scatter_partner("cnt") == strongest
+    assert adult_profile.scatter_partner("workclass") is None
