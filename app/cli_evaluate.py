@@ -189,8 +189,15 @@ def gate_command(
     seed: int,
     as_json: bool,
 ) -> None:
-    """Stage 5: the gate alone. Exit code 0 pass, 1 fail, 2 too close to call."""
-    e = _run_evaluation(project, run, threshold, tune, segments, resamples, seed, as_json)
+    """Stage 5: the gate alone. Exit code 0 pass, 1 fail, 2 too close to call, 3 when no
+    verdict could be reached (e.g. no chosen run, a damaged model file)."""
+    from app.errors import MlwbError
+
+    try:
+        e = _run_evaluation(project, run, threshold, tune, segments, resamples, seed, as_json)
+    except MlwbError as exc:
+        click.echo(f"error: {exc.one_line()}", err=True)
+        sys.exit(3)
     emit(
         {"evaluation": e.id, "run": e.run_id, **e.gate.model_dump(mode="json")},
         as_json,

@@ -62,7 +62,11 @@ def binary_label_metrics(
         "precision": _div(tp, tp + fp),
         "recall": recall,
         "f1": _div(2 * tp, 2 * tp + fp + fn),
-        "balanced_accuracy": (recall + specificity) / 2,
+        # Mean recall over the classes present in the truth (as scikit-learn does).
+        "balanced_accuracy": _div(
+            recall * (tp + fn > 0) + specificity * (tn + fp > 0),
+            (tp + fn > 0).astype(np.float64) + (tn + fp > 0),
+        ),
         "mcc": _div(tp * tn - fp * fn, denom),
     }
 
@@ -121,7 +125,7 @@ def multiclass_metrics(
     """Macro precision/recall/F1, accuracy, balanced accuracy and MCC per row of counts."""
     total = C.sum(axis=1)
     correct = C @ (y == labels)
-    precisions, recalls, f1s, supports = [], [], [], []
+    precisions, recalls, f1s, supports, seen = [], [], [], [], []
     for k in classes:
         t = y == k
         p = labels == k
@@ -132,7 +136,11 @@ def multiclass_metrics(
         recalls.append(_div(tp, tp + fn))
         f1s.append(_div(2 * tp, 2 * tp + fp + fn))
         supports.append(tp + fn)
+        seen.append(tp + fn + fp > 0)
     present = np.array(supports) > 0
+    # Macro averages run over the classes in the truth or the predictions (scikit-learn).
+    either = np.array(seen, dtype=np.float64)
+    n_either = either.sum(axis=0)
     recall_arr = np.array(recalls)
     balanced = _div((recall_arr * present).sum(axis=0), present.sum(axis=0).astype(np.float64))
     # Multiclass MCC (Gorodkin): from the confusion totals.
@@ -146,9 +154,9 @@ def multiclass_metrics(
     return {
         "accuracy": accuracy,
         "error_rate": 1.0 - accuracy,
-        "precision": np.mean(precisions, axis=0),
-        "recall": np.mean(recalls, axis=0),
-        "f1": np.mean(f1s, axis=0),
+        "precision": _div((np.array(precisions) * either).sum(axis=0), n_either),
+        "recall": _div((recall_arr * either).sum(axis=0), n_either),
+        "f1": _div((np.array(f1s) * either).sum(axis=0), n_either),
         "balanced_accuracy": balanced,
         "mcc": mcc,
     }

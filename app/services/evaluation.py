@@ -158,9 +158,12 @@ def _point_metrics(s: Scored, only: str | None) -> dict[str, float | None]:
 
     if s.task is TaskType.REGRESSION:
         nonzero = y != 0
+        if len(y) and np.all(y == y[0]) and only in (None, "r2"):
+            out["r2"] = None
         safe("mae", skm.mean_absolute_error, y, s.values)
         safe("rmse", skm.root_mean_squared_error, y, s.values)
-        safe("r2", skm.r2_score, y, s.values)
+        if "r2" not in out:
+            safe("r2", skm.r2_score, y, s.values)
         if nonzero.any():
             safe("mape", skm.mean_absolute_percentage_error, y[nonzero], s.values[nonzero])
         elif only in (None, "mape"):
@@ -182,8 +185,18 @@ def _point_metrics(s: Scored, only: str | None) -> dict[str, float | None]:
     safe("mcc", skm.matthews_corrcoef, y, labels)
     if s.task is TaskType.BINARY:
         assert s.score is not None
-        safe("roc_auc", skm.roc_auc_score, s.truth, s.score)
-        safe("pr_auc", skm.average_precision_score, s.truth, s.score)
+        truth = s.truth
+        if truth.any() and not truth.all():
+            safe("roc_auc", skm.roc_auc_score, truth, s.score)
+        elif only in (None, "roc_auc"):
+            out["roc_auc"] = None
+        if truth.any():
+            safe("pr_auc", skm.average_precision_score, truth, s.score)
+        else:
+            # Recall and PR-AUC need positive rows.
+            for name in ("pr_auc", "recall"):
+                if only in (None, name):
+                    out[name] = None
     elif s.proba is not None and s.classes is not None:
         if np.isin(s.classes, y).all():
             safe("roc_auc", skm.roc_auc_score, y, s.proba, multi_class="ovr", labels=s.classes)
@@ -227,8 +240,11 @@ def _bootstrap_fns(s: Scored) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
         if s.proba is not None:
             out["roc_auc"] = bs.multiclass_auc(C, y_str, s.proba, classes)
             index = {k: i for i, k in enumerate(classes)}
-            true_col = np.array([index.get(v, 0) for v in y_str])
-            p_true = s.proba[np.arange(len(y_str)), true_col]
+            true_col = np.array([index.get(v, -1) for v in y_str])
+            # A class the model never saw has probability 0 (the largest loss after clipping).
+            p_true = np.where(
+                true_col >= 0, s.proba[np.arange(len(y_str)), np.maximum(true_col, 0)], 0.0
+            )
             out.update(bs.probability_metrics(C, y_str == y_str, p_true, None))
         return out
 
@@ -346,10 +362,12 @@ def _interval(values: np.ndarray, point: float | None, note: str = "") -> Interv
 
 
 def _undefined_note(name: str, s: Scored) -> str:
-    if name in {"roc_auc", "pr_auc"} and s.task.is_classification:
+    if name in {"roc_auc", "pr_auc", "recall"} and s.task.is_classification:
         present = np.unique(s.y.astype(str))
         if len(present) < 2:
-            return f"undefined: the holdout holds one class only ({present[0]!r})"
+            return f"undefined: the holdout holds one class only ({str(present[0])!r})"
+        if s.task is TaskType.BINARY and not s.truth.any():
+            return f"undefined: the holdout has no {s.positive!r} rows"
         if s.task is TaskType.MULTICLASS:
             return "undefined: some classes are absent from the holdout"
     if name == "log_loss" and s.proba is None:
@@ -641,6 +659,16 @@ def evaluate(
         notes.append(f"the holdout has no {positive!r} rows: recall and ROC-AUC are undefined")
     # The decision threshold.
     source = ""
+    if (
+        task is TaskType.BINARY
+        and (threshold is not None or tune)
+        and not hasattr(model, "predict_proba")
+    ):
+        raise MlwbError(
+            f"run {run.id} ({run.label}) gives no probabilities, so it has no 0–1 decision "
+            "threshold to set or tune",
+            hint="evaluate it without --threshold/--tune, or choose a model with probabilities",
+        )
     if task is TaskType.BINARY:
         if threshold is not None:
             source = "given"
@@ -888,13 +916,13 @@ def decide(e: Evaluation, charter: Charter) -> GateDecision:
     beats: bool | None = None
     if primary is not None and primary.difference is not None and primary.better is not None:
         d = primary.difference
-        beats = primary.better
         worse = (
             (d.high is not None and d.high <= 0)
             if higher_is_better(charter.primary_metric)
             else (d.low is not None and d.low >= 0)
         )
-        state = True if beats else (False if worse else None)
+        state = True if primary.better else (False if worse else None)
+        beats = state
         checks.append(
             GateCheck(
                 name="beats the baseline",
@@ -981,6 +1009,23 @@ def decide(e: Evaluation, charter: Charter) -> GateDecision:
                         reason=f"{charter.primary_metric} on {worst.column} = {worst.value} ({worst.n:,} rows) is {w.value:.4f}, far from the overall {primary.model.value:.4f}: inspect the data for that group",
                     )
                 )
+    if primary_state is False and not pointers:
+        pointers.append(
+            Pointer(
+                stage="train",
+                reason=f"{charter.primary_metric} misses the charter's {charter.threshold:g}: try "
+                "other candidates or a search in Train, better features in Data, or check in "
+                "Problem whether the target is realistic",
+            )
+        )
+    if beats is None and primary is not None and primary.difference is not None:
+        pointers.append(
+            Pointer(
+                stage="data",
+                reason="the model is not clearly better than the dummy baseline: the features "
+                "carry little signal — revisit Data and Explore, or collect more holdout rows",
+            )
+        )
     if primary_state is False or constraint_failed or beats is False:
         outcome = GateOutcome.FAIL
     elif primary_state is True and beats is True:

@@ -122,3 +122,23 @@ def counts(store: ProjectStore) -> dict[str, int]:
             assert row is not None
             out[table] = int(row[0])
     return out
+
+
+def train_and_choose(store: ProjectStore, model: str = "logreg", cv: int = 3) -> int:
+    """Train one candidate, refit it as the chosen model and return its run id."""
+    from app.domain.training import TrainSettings
+    from app.services import models, training
+
+    session = training.train(store, TrainSettings(models=[model], cv=cv))
+    with store.connect() as con:
+        (run,) = store_runs.list_runs(con, session=session)
+    models.choose(store, run.id)
+    return run.id
+
+
+def table_count(store: ProjectStore, table: str) -> int:
+    """Rows of one table of the project."""
+    with store.connect() as con:
+        row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert row is not None
+    return int(row[0])
