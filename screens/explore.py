@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -344,6 +345,10 @@ class ExploreScreen(StageScreen):
         self._fill_correlations()
         self._fill_target()
         self.mlwb.refresh_status()
+        # The profile and its tables live as long as the screen: move them out of the
+        # collector's reach so a full collection never pauses a cursor move.
+        gc.collect()
+        gc.freeze()
 
     def _alert_columns(self) -> set[str]:
         assert self.profile is not None
