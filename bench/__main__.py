@@ -13,6 +13,7 @@ BENCHMARKS = {
     "memory": "bench.memory",
     "profile": "bench.profile",
     "train": "bench.train",
+    "evaluate": "bench.evaluate",
 }
 
 

@@ -47,10 +47,25 @@ def binary_label_metrics(
     """Label metrics of a binary classifier for each row of counts ``C``."""
     t = truth.astype(bool)
     p = predicted.astype(bool)
-    tp = C @ (t & p)
-    fp = C @ (~t & p)
-    fn = C @ (t & ~p)
-    tn = C @ (~t & ~p)
+    return metrics_from_confusion(C @ (t & p), C @ (~t & p), C @ (t & ~p), C @ (~t & ~p))
+
+
+def confusion_counts(truth: np.ndarray, predicted: np.ndarray) -> tuple[float, ...]:
+    """(tp, fp, fn, tn) of one set of rows, without matrix products (no BLAS threads)."""
+    t = truth.astype(bool)
+    p = predicted.astype(bool)
+    tp = np.count_nonzero(t & p)
+    fp = np.count_nonzero(~t & p)
+    fn = np.count_nonzero(t & ~p)
+    return float(tp), float(fp), float(fn), float(len(t) - tp - fp - fn)
+
+
+def metrics_from_confusion(
+    tp: np.ndarray | float, fp: np.ndarray | float, fn: np.ndarray | float, tn: np.ndarray | float
+) -> dict[str, np.ndarray]:
+    """Accuracy, error rate, precision, recall, F1, balanced accuracy and MCC from confusion
+    counts (arrays of resamples or single values), with scikit-learn's zero_division=0."""
+    tp, fp, fn, tn = (np.atleast_1d(np.asarray(x, dtype=np.float64)) for x in (tp, fp, fn, tn))
     total = tp + fp + fn + tn
     recall = _div(tp, tp + fn)
     specificity = _div(tn, tn + fp)

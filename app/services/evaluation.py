@@ -273,10 +273,9 @@ def threshold_curve(
 ) -> dict[str, np.ndarray]:
     """Label metrics at each threshold of the grid (predicted positive when score >= t)."""
     grid = np.linspace(0.005, 0.995, THRESHOLD_GRID)
-    C = np.ones((1, len(truth)))
     rows: dict[str, list[float]] = {n: [] for n in names}
     for t in grid:
-        found = bs.binary_label_metrics(C, truth, score >= t)
+        found = bs.metrics_from_confusion(*bs.confusion_counts(truth, score >= t))
         for n in names:
             rows[n].append(float(found[n][0]))
     return {"threshold": grid, **{n: np.asarray(v) for n, v in rows.items()}}
@@ -613,6 +612,34 @@ def evaluate(
 ) -> Evaluation:
     """Evaluate run ``run_id`` (the chosen run by default) on its version's holdout, decide
     the gate and store both (one transaction, with an event)."""
+    # Matrix-vector products on a few thousand rows only lose time to BLAS thread start-up.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _evaluate(
+            store,
+            run_id,
+            threshold,
+            tune,
+            segments,
+            resamples,
+            seed,
+            importance,
+            on_progress,
+            should_stop,
+        )
+
+
+def _evaluate(
+    store: ProjectStore,
+    run_id: int | None,
+    threshold: float | None,
+    tune: bool,
+    segments: list[str] | None,
+    resamples: int,
+    seed: int,
+    importance: bool,
+    on_progress: Progress | None,
+    should_stop: Stop | None,
+) -> Evaluation:
     report = on_progress or _nothing
     stop = should_stop or _never
     started = time.perf_counter()

@@ -102,8 +102,8 @@ def _binary(y: np.ndarray, pred: Predictions, positive: Any) -> dict[str, float 
     truth = np.asarray(y == pos, dtype=bool)
     # Label metrics from one confusion count on booleans: the same formulas as
     # scikit-learn's (zero_division=0), without re-sorting string labels for each metric.
-    counts = bootstrap.binary_label_metrics(
-        np.ones((1, len(y))), truth, np.asarray(labels == pos, dtype=bool)
+    counts = bootstrap.metrics_from_confusion(
+        *bootstrap.confusion_counts(truth, np.asarray(labels == pos, dtype=bool))
     )
     out: dict[str, float | None] = {
         name: float(counts[name][0])
@@ -123,9 +123,7 @@ def _binary(y: np.ndarray, pred: Predictions, positive: Any) -> dict[str, float 
         column = int(np.flatnonzero(classes == pos)[0])
         p_pos = pred.proba[:, column]
         p_true = np.where(truth, p_pos, 1 - p_pos)
-        out["log_loss"] = float(
-            bootstrap.probability_metrics(np.ones((1, len(y))), truth, p_true, None)["log_loss"][0]
-        )
+        out["log_loss"] = float(np.mean(-np.log(np.clip(p_true, bootstrap.EPS, 1 - bootstrap.EPS))))
     return out
 
 
