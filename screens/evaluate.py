@@ -10,6 +10,7 @@ nothing.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -137,6 +138,7 @@ class EvaluateScreen(EvaluationRunner):
         self.evaluating = False
         self._stop: threading.Event | None = None
         self._card_run: int | None = None
+        self._storable: bool | None = None
         self.scores_problem = ""
         """Why the live threshold is unavailable (the holdout could not be scored)."""
 
@@ -335,6 +337,10 @@ class EvaluateScreen(EvaluationRunner):
             return
         self.scores = message.scores
         self.show_threshold()
+        # The evaluation, the holdout scores and the ML libraries stay loaded: keep them out
+        # of the collector's full passes so a threshold step never waits for one.
+        gc.collect()
+        gc.freeze()
 
     def show_threshold(self) -> None:
         """Put the tried threshold everywhere it shows: the metrics tab and the plots."""
@@ -346,7 +352,16 @@ class EvaluateScreen(EvaluationRunner):
             self.scores_problem,
         )
         self._draw_plot()
-        self.refresh_bindings()
+        # Only the "store T" binding depends on the threshold; re-laying out the footer on
+        # every step would cost more than the whole metrics update.
+        storable = (
+            self.evaluation is not None
+            and self.threshold is not None
+            and self.threshold != self.evaluation.threshold
+        )
+        if storable != self._storable:
+            self._storable = storable
+            self.refresh_bindings()
 
     def action_threshold(self, steps: int) -> None:
         """Move the tried threshold by ``steps`` × 0.01 (label metrics follow live)."""
