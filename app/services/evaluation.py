@@ -992,7 +992,7 @@ def decide(e: Evaluation, charter: Charter) -> GateDecision:
                 pointers.append(
                     Pointer(
                         stage="evaluate",
-                        reason=f"{c.metric} misses {c.value:g}: {direction} the decision threshold (now {e.threshold:g}) or tune it (mlwb evaluate --tune)",
+                        reason=f"{c.metric} misses {c.value:g}: {direction} the decision threshold (now {e.threshold:g}) or tune it (t on the Evaluate screen, or mlwb evaluate --tune)",
                     )
                 )
             else:
@@ -1003,7 +1003,14 @@ def decide(e: Evaluation, charter: Charter) -> GateDecision:
                     )
                 )
     # Overfitting / a holdout unlike training.
-    if primary is not None and e.cv_primary is not None and primary.model.value is not None:
+    # Cross-validation scored labels at 0.5; compare only like with like.
+    comparable_cv = e.threshold in (None, 0.5) or charter.primary_metric not in _LABEL_NAMES
+    if (
+        comparable_cv
+        and primary is not None
+        and e.cv_primary is not None
+        and primary.model.value is not None
+    ):
         gap = (e.cv_primary - primary.model.value) * (
             1 if higher_is_better(charter.primary_metric) else -1
         )
