@@ -548,6 +548,8 @@ class Run(BaseModel):
     rerun_of: int | None = None
     charter_version: int | None = None
     """The charter version the run was trained under."""
+    features: list[str] = Field(default_factory=list)
+    """The input columns the model saw (runs on other columns are not compared)."""
     notes: list[str] = Field(default_factory=list)
 
     @property

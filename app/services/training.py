@@ -697,6 +697,7 @@ def cross_validate_config(
         duration=time.perf_counter() - clock,
         notes=notes,
         charter_version=data.charter_version,
+        features=data.features.columns,
     )
 
 
@@ -1091,11 +1092,18 @@ def leaderboard(store: ProjectStore, version: DatasetVersion | None = None) -> L
     with store.connect() as con:
         runs = store_runs.list_runs(con, found.name, found.version)
         split = store_runs.get_split(con, found.name, found.version)
-        last = store_runs.latest_session(con, found.name)
     done = [r for r in runs if r.status is RunStatus.DONE and r.mean.get(metric) is not None]
-    if last is not None:
-        same = [r for r in done if r.cv == last.settings.cv and r.seed == last.settings.seed]
-        done = same or done
+    if done:
+        # Compare like with like: the folds, seed and input columns of the latest run.
+        latest = max(done, key=lambda r: r.id)
+        done = [
+            r
+            for r in done
+            if r.cv == latest.cv
+            and r.seed == latest.seed
+            and r.cv_kind == latest.cv_kind
+            and r.features == latest.features
+        ]
     sign = 1 if METRICS[metric].direction is Direction.MAXIMIZE else -1
     best: dict[str, Run] = {}
     counts: dict[str, int] = {}
