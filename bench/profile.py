@@ -66,7 +66,8 @@ ROWS = int(os.environ.get("MLWB_BENCH_PROFILE_ROWS", "1000000"))
 SMALL_ROWS = int(os.environ.get("MLWB_BENCH_PROFILE_SMALL_ROWS", "100000"))
 BIG_ROWS = int(os.environ.get("MLWB_BENCH_PROFILE_BIG_ROWS", "10000000"))
 ONLY = os.environ.get("MLWB_BENCH_PROFILE_ONLY", "")
-"""``switch``: only the Explore column-switch measurement (a quick run)."""
+"""``switch``: only the Explore column-switch measurement (a quick run); ``full``: only the
+100k-row comparison with ydata-profiling's full mode."""
 YDATA_REPEATS = int(os.environ.get("MLWB_BENCH_YDATA_REPEATS", str(REPEATS)))
 MINIMAL_FACTOR = 10.0
 FULL_FACTOR = 25.0
@@ -439,6 +440,25 @@ def switch_only() -> None:
     )
 
 
+def full_only() -> None:
+    """Only measurement 2 (``MLWB_BENCH_PROFILE_ONLY=full``): 100k rows vs ydata full mode."""
+    small = make_csv(SMALL_ROWS)
+    with tempfile.TemporaryDirectory(prefix="profile-bench-", dir=OUT) as tmp:
+        work = Path(tmp)
+        warm_cache(small)
+        (work / "s").mkdir()
+        store_small, name_small, _ = import_project(small, work / "s")
+        mine_small = mlwb_profile(store_small, name_small)
+        full = ydata(small, "full")
+    rows = [[f"2. {SMALL_ROWS:,} rows x 20 cols ({mb(small)} CSV)", "", "", "", ""]]
+    rows += _speed_row(
+        "default (full), get_description()", mine_small["seconds"], full["seconds"], FULL_FACTOR
+    )
+    print(_phases(f"{SMALL_ROWS:,}", mine_small))
+    for row in rows:
+        print("  ".join(str(cell) for cell in row))
+
+
 def main() -> None:
     """Run the four profiling measurements and print one table (or only the column switch
     with ``MLWB_BENCH_PROFILE_ONLY=switch``: about 10 s, no ydata-profiling)."""
@@ -446,6 +466,9 @@ def main() -> None:
         switch_only()
         return
     ensure_ydata()
+    if ONLY == "full":
+        full_only()
+        return
     csv = make_csv(ROWS)
     small = make_csv(SMALL_ROWS)
     big = make_csv(BIG_ROWS)

@@ -241,7 +241,9 @@ async def test_neighbour_plots_are_rendered_ahead(adult_store: ProjectStore) -> 
         assert builds == []  # "workclass" is kept and there is no column above "age"
         await pilot.press("down")
         await pilot.pause()
-        assert plot.figure[0] == "workclass" and builds == []  # shown without a rebuild
+        # Shown without a rebuild (the idle timer may already be drawing the next neighbour).
+        assert plot.figure[0] == "workclass"
+        assert "workclass" not in [f[0] for f in builds]
 
 
 async def test_a_fast_moving_cursor_updates_the_stats_and_defers_the_plot(
