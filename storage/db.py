@@ -237,25 +237,30 @@ class ProjectStore:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                yield con
-            except BaseException as exc:
-                con.execute("ROLLBACK")
-                if isinstance(exc, duckdb.Error) and "read-only" in str(exc).lower():
-                    raise ProjectReadOnly(
-                        "this project is read-only here: the change was not saved",
-                        hint="make the project folder writable, or copy it somewhere writable",
-                    ) from exc
-                raise
-            try:
-                con.execute("COMMIT")
-            except duckdb.Error as exc:
+        with self.connect() as con, self.transaction_on(con):
+            yield con
+
+    @contextlib.contextmanager
+    def transaction_on(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """One transaction on an open connection (saves reopening the file after a long read)."""
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException as exc:
+            con.execute("ROLLBACK")
+            if isinstance(exc, duckdb.Error) and "read-only" in str(exc).lower():
                 raise ProjectReadOnly(
-                    f"the change could not be saved: {exc}",
-                    hint="check that the project folder is writable and the disk not full",
+                    "this project is read-only here: the change was not saved",
+                    hint="make the project folder writable, or copy it somewhere writable",
                 ) from exc
+            raise
+        try:
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            raise ProjectReadOnly(
+                f"the change could not be saved: {exc}",
+                hint="check that the project folder is writable and the disk not full",
+            ) from exc
 
 
 def _build_new_database(path: Path, name: str) -> None:

@@ -79,10 +79,13 @@ def list_versions(store: ProjectStore, name: str | None = None) -> list[DatasetV
 def get_version(store: ProjectStore, name: str, version: int | None = None) -> DatasetVersion:
     """One dataset version (its current one when ``version`` is None); a clear error if not."""
     with store.connect() as con:
-        return _require(con, name, version)
+        return require_version(con, name, version)
 
 
-def _require(con: duckdb.DuckDBPyConnection, name: str, version: int | None) -> DatasetVersion:
+def require_version(
+    con: duckdb.DuckDBPyConnection, name: str, version: int | None
+) -> DatasetVersion:
+    """``get_version`` on an open connection."""
     current = version is None
     found = ds.current_version(con, name) if current else ds.get_version(con, name, version)
     if found is not None:
@@ -240,7 +243,7 @@ def row_count(
 ) -> int:
     """Rows of a dataset version, optionally only those matching ``where``."""
     with store.connect() as con:
-        found = _require(con, name, version)
+        found = require_version(con, name, version)
         if not where:
             return found.n_rows
         sql = filtered_select(con, found.table_name, where)
@@ -260,7 +263,7 @@ def page(
     """Rows ``offset .. offset+limit`` (file order, or sorted; nulls last) as a Polars frame."""
     offset, limit = max(0, int(offset)), max(0, min(int(limit), MAX_PAGE))
     with store.connect() as con:
-        found = _require(con, name, version)
+        found = require_version(con, name, version)
         sql = filtered_select(con, found.table_name, where)
         if order_by:
             column = ds.quote_ident(_column(con, found.table_name, order_by))
@@ -288,7 +291,7 @@ def column_summary(
 ) -> list[ColumnSummary]:
     """Type, missing, distinct and min/max (numbers, dates) or top values (text) per column."""
     with store.connect() as con:
-        found = _require(con, name, version)
+        found = require_version(con, name, version)
         table = ds.quote_ident(found.table_name)
         columns = ds.table_columns(con, found.table_name)
         roles = ds.get_roles(con, name)
