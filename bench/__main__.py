@@ -18,8 +18,9 @@ BENCHMARKS = {
 
 
 def main() -> None:
-    """Dispatch to one benchmark module's ``main``."""
-    names = sys.argv[1:] or list(BENCHMARKS)
+    """Dispatch to one benchmark module's ``main``; flags such as ``--quick`` are left in
+    ``sys.argv`` for the module to read."""
+    names = [a for a in sys.argv[1:] if not a.startswith("-")] or list(BENCHMARKS)
     for name in names:
         if name not in BENCHMARKS:
             sys.exit(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
