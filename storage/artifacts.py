@@ -39,7 +39,7 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
         return removed
     for path in folder.rglob(f"{TEMP_PREFIX}*"):
         pid = path.name.removeprefix(TEMP_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and _alive(int(pid)):
+        if pid.isdigit() and process_alive(int(pid)):
             continue
         if path.is_file():
             path.unlink(missing_ok=True)
@@ -47,7 +47,8 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -52,6 +52,7 @@ from storage import datasets as ds
 from storage import profiles
 from storage import repositories as repo
 from storage import training as store_runs
+from storage.artifacts import process_alive
 from storage.db import ProjectStore, mlwb_version
 
 TIE_LEVEL = 0.05
@@ -722,21 +723,11 @@ def trial_params(
     return out
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _claim(store: ProjectStore) -> None:
     """Refuse a second training on the project; sessions of dead processes become 'failed'."""
     with store.transaction() as con:
         for s in store_runs.running_sessions(con):
-            if s.pid and s.pid != os.getpid() and _alive(s.pid):
+            if s.pid and s.pid != os.getpid() and process_alive(s.pid):
                 raise MlwbError(
                     f"a training (session {s.id}) is already running in this project (pid {s.pid})",
                     hint="wait for it to finish or cancel it, then start again",
