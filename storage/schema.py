@@ -157,6 +157,30 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        6,
+        "bundle registry: versions and aliases (Deploy stage)",
+        [
+            # One row per registered bundle; path and zip_path are relative to the project root
+            # when inside it; sha256 is the zip's; body is the bundle's metadata.json.
+            """CREATE TABLE bundles (
+                version INTEGER PRIMARY KEY,
+                run_id BIGINT NOT NULL,
+                path VARCHAR NOT NULL,
+                zip_path VARCHAR NOT NULL,
+                sha256 VARCHAR NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+                gate VARCHAR NOT NULL,
+                override_reason VARCHAR,
+                body JSON NOT NULL
+            )""",
+            # candidate / production / archived: at most one version each; history is in events.
+            """CREATE TABLE bundle_aliases (
+                alias VARCHAR PRIMARY KEY,
+                version INTEGER NOT NULL
+            )""",
+        ],
+    ),
 ]
 
 LATEST_SCHEMA = MIGRATIONS[-1][0]
