@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -275,7 +276,7 @@ def build_bundle(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise MlwbError(f"cannot create {out_dir}: {exc.strerror}") from exc
-    name = _next_name(out_dir, f"{store.name}-run{run_id}")
+    name = _next_name(out_dir, f"{_slug(store.name)}-run{run_id}")
     temp_dir = out_dir / f"{TEMP_PREFIX}{os.getpid()}-{name}"
     temp_zip = out_dir / f"{TEMP_PREFIX}{os.getpid()}-{name}.zip"
     final = out_dir / name
@@ -550,3 +551,9 @@ def _rejects(rows: list[int], reasons: list[str]) -> pd.DataFrame:
     return pd.DataFrame(
         {"row": pd.Series(rows, dtype="int64"), "reason": pd.Series(reasons, dtype=object)}
     )
+
+
+def _slug(text: str) -> str:
+    """``text`` as a file-name part: lower case letters, digits, dots, dashes."""
+    slug = re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-.")
+    return slug[:60] or "project"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import zipfile
 from collections.abc import Iterator
@@ -122,7 +123,8 @@ def fix_manifest(folder: Path, **changes: Any) -> None:
 
 def test_bundle_layout_and_zip(built: Path, adult: tuple[ProjectStore, int]) -> None:
     store, run_id = adult
-    assert built.name == f"{store.name}-run{run_id}-v1"
+    assert built.name.endswith(f"-run{run_id}-v1")
+    assert re.fullmatch(r"[a-z0-9.-]+", built.name), built.name  # a plain file name
     names = {p.name for p in built.iterdir()}
     assert names == {*bd.FILES, bd.MANIFEST}
     archive = built.with_name(built.name + ".zip")
