@@ -15,7 +15,6 @@ import numpy as np
 from app.domain.charter import Charter
 from app.domain.evaluation import Evaluation
 from app.domain.metrics import METRICS
-from app.errors import MlwbError
 from screens.evaluate_format import LABEL_METRICS
 from storage.db import ProjectStore
 
@@ -113,35 +112,11 @@ def run_choices(store: ProjectStore, chosen: int | None) -> list[RunChoice]:
 
 
 def holdout_scores(store: ProjectStore, evaluation: Evaluation) -> tuple[np.ndarray, np.ndarray]:
-    """Positive-class scores of the evaluated run's stored model on its holdout, and the
-    truth (loads the model once; nothing is refitted or stored)."""
-    from app.domain.metrics import TaskType
-    from app.services import browse, models
+    """Truth and positive-class scores on the holdout (the service loads scikit-learn, so it
+    is imported here, in the worker, not at start-up)."""
     from app.services import evaluation as ev
-    from app.services import training as tr
-    from app.services.features import FeatureSet
-    from storage import training as store_runs
 
-    with store.connect() as con:
-        record = store_runs.get_model(con, evaluation.run_id)
-    if record is None:
-        raise MlwbError(
-            f"run {evaluation.run_id} has no stored model to score the holdout with",
-            hint="evaluate it again (e) to refit it",
-        )
-    model = models.load_model(store.root / record["path"], record["sha256"])
-    features = FeatureSet(
-        target=record["target"],
-        numeric=list(record.get("numeric", [])),
-        categorical=list(record.get("categorical", [])),
-        dates=list(record.get("dates", [])),
-    )
-    task = TaskType(evaluation.task)
-    version = browse.get_version(store, evaluation.dataset, evaluation.version)
-    X, y = tr.load_part(store, version, features, task, holdout=True)
-    scored = ev.Scored(task, y, model, X, evaluation.positive_class, evaluation.threshold)
-    assert scored.score is not None
-    return scored.truth, scored.score
+    return ev.holdout_scores(store, evaluation)
 
 
 def threshold_grid(truth: np.ndarray, score: np.ndarray, primary: str) -> dict[str, np.ndarray]:

@@ -220,12 +220,7 @@ def build_bundle(
         )
 
     task = TaskType(record["task"])
-    features = FeatureSet(
-        target=record["target"],
-        numeric=list(record["numeric"]),
-        categorical=list(record["categorical"]),
-        dates=list(record["dates"]),
-    )
+    features = FeatureSet.from_record(record)
     version = browse.get_version(store, run.dataset, run.version)
     X, _ = tr.load_part(store, version, features, task, holdout=False)
     contract = _contract(X, features, task.value)

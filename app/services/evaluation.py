@@ -397,15 +397,6 @@ def _baseline(data_y: np.ndarray, task: TaskType, X: pd.DataFrame) -> Any:
     return _Wrapped()
 
 
-def _features(record: dict[str, Any]) -> FeatureSet:
-    return FeatureSet(
-        target=record["target"],
-        numeric=list(record.get("numeric", [])),
-        categorical=list(record.get("categorical", [])),
-        dates=list(record.get("dates", [])),
-    )
-
-
 def _latency(model: Any, X: pd.DataFrame, task: TaskType, seed: int) -> Latency:
     rng = np.random.default_rng(seed)
     rows = rng.integers(0, len(X), size=min(LATENCY_CALLS, len(X)))
@@ -677,7 +668,7 @@ def _evaluate(
             f"v{charter_version.version}): judged against v{charter_version.version}"
         )
     version = browse.get_version(store, run.dataset, run.version)
-    features = _features(record)
+    features = FeatureSet.from_record(record)
     X, y = tr.load_part(store, version, features, task, holdout=True)
     if len(y) == 0:
         raise MlwbError(f"the holdout of {version.ref} is empty", hint="import more data")
@@ -1087,3 +1078,22 @@ def latest(store: ProjectStore, run_id: int | None = None) -> Evaluation | None:
         if repo.count_rows(con, "evaluations") is None:
             return None
         return store_runs.latest_evaluation(con, run_id)
+
+
+def holdout_scores(store: ProjectStore, evaluation: Evaluation) -> tuple[np.ndarray, np.ndarray]:
+    """Truth and positive-class scores of an evaluated binary run's stored model on its
+    holdout (the model is loaded, not refitted; nothing is stored)."""
+    with store.connect() as con:
+        record = store_runs.get_model(con, evaluation.run_id)
+    if record is None:
+        raise MlwbError(
+            f"run {evaluation.run_id} has no stored model to score the holdout with",
+            hint="evaluate it again to refit it",
+        )
+    model = model_service.load_model(store.root / record["path"], record["sha256"])
+    task = TaskType(evaluation.task)
+    version = browse.get_version(store, evaluation.dataset, evaluation.version)
+    X, y = tr.load_part(store, version, FeatureSet.from_record(record), task, holdout=True)
+    scored = Scored(task, y, model, X, evaluation.positive_class, evaluation.threshold)
+    assert scored.score is not None
+    return scored.truth, scored.score

@@ -109,6 +109,16 @@ class FeatureSet:
     excluded: dict[str, str] = field(default_factory=dict)
     """Columns left out and why (role, or all values missing/constant)."""
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> FeatureSet:
+        """The feature columns a stored model was fitted on (its ``models`` record)."""
+        return cls(
+            target=record["target"],
+            numeric=list(record.get("numeric", [])),
+            categorical=list(record.get("categorical", [])),
+            dates=list(record.get("dates", [])),
+        )
+
     @property
     def columns(self) -> list[str]:
         """Every feature column, numeric first."""

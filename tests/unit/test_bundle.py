@@ -27,7 +27,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
-from train_fixtures import POSITIVE, adult_frame, charter, make_project, train_and_choose
+from train_fixtures import (
+    POSITIVE,
+    passed_project,
+)
 
 from app.domain.bundle import BUNDLE_FORMAT, InputContract
 from app.domain.evaluation import GateOutcome
@@ -57,17 +60,7 @@ def _fast() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def adult(tmp_path_factory: pytest.TempPathFactory) -> tuple[ProjectStore, int]:
-    """1,500 adult rows, a chosen logistic regression, evaluated against an easy f1 >= 0.3."""
-    store = make_project(
-        tmp_path_factory.mktemp("adult"),
-        "adult",
-        adult_frame(1500),
-        charter("adult", threshold=0.3, constraints=[]),
-    )
-    run_id = train_and_choose(store)
-    evaluation = ev.evaluate(store, run_id, resamples=200, importance=False)
-    assert evaluation.gate.outcome is GateOutcome.PASS, evaluation.gate.summary
-    return store, run_id
+    return passed_project(tmp_path_factory.mktemp("adult"))
 
 
 @pytest.fixture(scope="module")

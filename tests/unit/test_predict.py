@@ -18,9 +18,12 @@ import pandas as pd
 import polars as pl
 import pytest
 from threadpoolctl import threadpool_limits
-from train_fixtures import POSITIVE, adult_frame, charter, make_project, train_and_choose
+from train_fixtures import (
+    POSITIVE,
+    adult_frame,
+    passed_project,
+)
 
-from app.domain.evaluation import GateOutcome
 from app.errors import MlwbError
 from app.services import bundle as bd
 from app.services import evaluation as ev
@@ -42,16 +45,7 @@ def _fast() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def adult(tmp_path_factory: pytest.TempPathFactory) -> tuple[ProjectStore, int]:
-    store = make_project(
-        tmp_path_factory.mktemp("adult"),
-        "adult",
-        adult_frame(1500),
-        charter("adult", threshold=0.3, constraints=[]),
-    )
-    run_id = train_and_choose(store)
-    evaluation = ev.evaluate(store, run_id, resamples=200, importance=False)
-    assert evaluation.gate.outcome is GateOutcome.PASS, evaluation.gate.summary
-    return store, run_id
+    return passed_project(tmp_path_factory.mktemp("adult"))
 
 
 @pytest.fixture(scope="module")

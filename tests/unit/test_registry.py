@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from threadpoolctl import threadpool_limits
-from train_fixtures import adult_frame, charter, make_project, train_and_choose
+from train_fixtures import passed_project
 
 from app.domain.evaluation import GateOutcome
 from app.errors import MlwbError
@@ -33,17 +33,7 @@ def _fast() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory: pytest.TempPathFactory) -> tuple[ProjectStore, int]:
-    """1,500 adult rows, a chosen logistic regression, evaluated against an easy f1 >= 0.3."""
-    store = make_project(
-        tmp_path_factory.mktemp("registry"),
-        "adult",
-        adult_frame(1500),
-        charter("adult", threshold=0.3, constraints=[]),
-    )
-    run_id = train_and_choose(store)
-    evaluation = ev.evaluate(store, run_id, resamples=200, importance=False)
-    assert evaluation.gate.outcome is GateOutcome.PASS, evaluation.gate.summary
-    return store, run_id
+    return passed_project(tmp_path_factory.mktemp("registry"))
 
 
 @pytest.fixture

@@ -142,3 +142,18 @@ def table_count(store: ProjectStore, table: str) -> int:
         row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
     assert row is not None
     return int(row[0])
+
+
+def passed_project(root: Path) -> tuple[ProjectStore, int]:
+    """1,500 adult rows, a chosen logistic regression that passed the gate (f1 >= 0.3):
+    what the Deploy stage starts from."""
+    from app.domain.evaluation import GateOutcome
+    from app.services import evaluation as ev
+
+    store = make_project(
+        root, "adult", adult_frame(1500), charter("adult", threshold=0.3, constraints=[])
+    )
+    run_id = train_and_choose(store)
+    evaluation = ev.evaluate(store, run_id, resamples=200, importance=False)
+    assert evaluation.gate.outcome is GateOutcome.PASS, evaluation.gate.summary
+    return store, run_id
