@@ -6,18 +6,9 @@ the error modal. Tracebacks are only shown with ``--debug``.
 
 from __future__ import annotations
 
+from app.runtime.errors import MlwbError
 
-class MlwbError(Exception):
-    """An expected failure: what went wrong (``message``) and how to fix it (``hint``)."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def one_line(self) -> str:
-        """The message and hint as a single line, for stderr and notifications."""
-        return f"{self.message} — {self.hint}" if self.hint else self.message
+__all__ = ["MlwbError"]
 
 
 class ProjectNotFound(MlwbError):

@@ -9,24 +9,26 @@ rows that break it are returned as rejects with a reason, never dropped silently
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
-import tempfile
 import zipfile
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
-from app.domain.bundle import (
-    BUNDLE_FORMAT,
+from app.domain.evaluation import GateOutcome
+from app.domain.metrics import TaskType
+from app.domain.recipe import DateParts, DeriveColumn, Rename, Step, parse_step
+from app.errors import MlwbError
+from app.runtime.contract import (
     CATEGORY_CAP,
+    MISSING_LEVEL,
     Baseline,
     BundleMetadata,
     ColumnContract,
@@ -34,28 +36,46 @@ from app.domain.bundle import (
     InputContract,
     Manifest,
     MetricValue,
+    RawInput,
 )
-from app.domain.evaluation import GateOutcome
-from app.domain.metrics import TaskType
-from app.errors import MlwbError
+from app.runtime.predictor import (
+    BASELINE,
+    CARD,
+    CONTRACT,
+    FILES,
+    MANIFEST,
+    METADATA,
+    MODEL,
+    RAW,
+    SCHEMA,
+    Bundle,
+    Prediction,
+    open_bundle,
+    sha256,
+)
 from app.services import browse, models
 from app.services import evaluation as ev
 from app.services import training as tr
-from app.services.features import MISSING_LEVEL, FeatureSet
+from app.services.cleaning import root_version
+from app.services.expressions import compile_expression
+from app.services.features import FeatureSet
 from app.services.model_card import model_card
+from app.services.recipe import replay_rowwise, schema_after
+from storage import datasets as ds
 from storage import training as store_runs
 from storage.artifacts import TEMP_PREFIX
 from storage.db import ProjectStore, mlwb_version
 
-MODEL = "model.skops"
-CONTRACT = "contract.json"
-SCHEMA = "contract.schema.json"
-BASELINE = "baseline.json"
-METADATA = "metadata.json"
-CARD = "model_card.md"
-MANIFEST = "manifest.json"
-FILES = (MODEL, CONTRACT, SCHEMA, BASELINE, METADATA, CARD)
-"""Every file the manifest lists (the manifest itself is the seventh)."""
+__all__ = [
+    "FILES",
+    "MANIFEST",
+    "MODEL",
+    "Bundle",
+    "Prediction",
+    "bin_counts",
+    "build_bundle",
+    "load_bundle",
+]
 
 QUANTILES = {
     "q01": 0.01,
@@ -141,7 +161,9 @@ def _baseline(X: pd.DataFrame, contract: InputContract) -> Baseline:
             features.append(_numeric_baseline(c.name, c.kind, values))
         elif c.kind == "datetime":
             stamps = pd.to_datetime(X[c.name])
-            seconds = np.where(stamps.isna(), np.nan, stamps.astype("int64") / 1e9)
+            # Seconds since the epoch whatever the resolution (pandas 3 reads microseconds).
+            since = (stamps - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
+            seconds = since.to_numpy(dtype=np.float64, na_value=np.nan)
             features.append(_numeric_baseline(c.name, c.kind, seconds.astype(np.float64)))
         else:
             text = X[c.name].astype(str)
@@ -163,8 +185,51 @@ def _baseline(X: pd.DataFrame, contract: InputContract) -> Baseline:
     return Baseline(n_rows=len(X), features=features)
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _type_name(dtype: pl.DataType) -> str:
+    name = type(dtype).__name__
+    if name in {"Categorical", "Enum"}:
+        return "String"
+    if name == "Decimal":
+        return "Float64"
+    return name
+
+
+def _required(schema: dict[str, pl.DataType], steps: list[Step], features: FeatureSet) -> list[str]:
+    """The raw columns some feature is computed from: the features traced back through the
+    row-wise steps (renames, derived columns, date parts)."""
+    needed = set(features.columns)
+    for i in reversed(range(len(steps))):
+        step = steps[i]
+        if isinstance(step, Rename):
+            back = {new: old for old, new in step.mapping.items()}
+            needed = {back.get(n, n) for n in needed}
+        elif isinstance(step, DeriveColumn) and step.name in needed:
+            before = schema_after(steps[:i], schema) if i else schema
+            if not step.replace:
+                needed.discard(step.name)
+            needed |= set(compile_expression(step.expression, before)[1])
+        elif isinstance(step, DateParts):
+            made = needed & set(step.new_columns())
+            if made:
+                needed -= made
+                needed.add(step.column)
+    return [c for c in schema if c in needed]
+
+
+def raw_input(store: ProjectStore, version: Any, features: FeatureSet) -> RawInput:
+    """The raw columns, import null markers and row-wise recipe steps new rows go through."""
+    with store.connect() as con:
+        root = root_version(con, version)
+        schema = dict(
+            con.sql(f"SELECT * FROM {ds.quote_ident(root.table_name)} LIMIT 0").pl().schema
+        )
+    steps = [step for step in map(parse_step, version.recipe) if step.rowwise]
+    return RawInput(
+        columns={name: _type_name(dtype) for name, dtype in schema.items()},
+        required=_required(schema, steps, features),
+        null_markers=list(root.options.null_markers) if root.options else [],
+        steps=[step.model_dump(mode="json") for step in steps],
+    )
 
 
 def _next_name(out_dir: Path, stem: str) -> str:
@@ -213,7 +278,7 @@ def build_bundle(
         )
     model_file = store.root / record["path"]
     model_bytes = model_file.read_bytes() if model_file.is_file() else None
-    if model_bytes is None or _sha(model_bytes) != record["sha256"]:
+    if model_bytes is None or sha256(model_bytes) != record["sha256"]:
         raise MlwbError(
             f"the stored model of run {run_id} is missing or changed since it was saved",
             hint=f"choose the run again to refit it: mlwb train --choose {run_id}",
@@ -225,6 +290,7 @@ def build_bundle(
     X, _ = tr.load_part(store, version, features, task, holdout=False)
     contract = _contract(X, features, task.value)
     baseline = _baseline(X, contract)
+    raw = raw_input(store, version, features)
     threshold = (
         evaluation.threshold if evaluation.threshold is not None else record.get("threshold")
     )
@@ -262,8 +328,9 @@ def build_bundle(
         BASELINE: baseline.model_dump_json(indent=2).encode(),
         METADATA: metadata.model_dump_json(indent=2).encode(),
         CARD: model_card(store, run_id).encode(),
+        RAW: raw.model_dump_json(indent=2).encode(),
     }
-    manifest = Manifest(files={name: _sha(data) for name, data in contents.items()})
+    manifest = Manifest(files={name: sha256(data) for name, data in contents.items()})
     contents[MANIFEST] = manifest.model_dump_json(indent=2).encode()
 
     out_dir = out_dir if out_dir is not None else store.artifacts / "bundles"
@@ -296,256 +363,14 @@ def build_bundle(
 # -- loading ------------------------------------------------------------------------------------
 
 
-def _read_files(path: Path) -> dict[str, bytes]:
-    if path.is_dir():
-        return {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()}
-    if path.is_file() and zipfile.is_zipfile(path):
-        out: dict[str, bytes] = {}
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                if not info.is_dir():
-                    out[info.filename.rsplit("/", 1)[-1]] = archive.read(info)
-        return out
-    if not path.exists():
-        raise MlwbError(f"there is no bundle at {path}", hint="give a bundle folder or .zip")
-    raise MlwbError(f"{path} is neither a bundle folder nor a .zip", hint="mlwb deploy builds one")
-
-
-def _parse(model: Any, name: str, data: bytes) -> Any:
-    try:
-        return model.model_validate_json(data)
-    except ValueError as exc:
-        raise MlwbError(f"the bundle's {name} cannot be read: {exc}") from exc
+def replay(frame: pl.DataFrame, steps: list[dict[str, Any]]) -> pl.DataFrame:
+    """The row-wise recipe ``steps`` (as stored in a bundle) applied to new raw rows."""
+    return replay_rowwise(frame, [parse_step(step) for step in steps])
 
 
 def load_bundle(path: Path) -> Bundle:
     """Open a bundle folder or ``.zip``: verify every file and load the model (allow-list)."""
-    path = Path(path)
-    files = _read_files(path)
-    if MANIFEST not in files:
-        raise MlwbError(
-            f"{path} is not a complete bundle: {MANIFEST} is missing",
-            hint="build the bundle again (mlwb deploy)",
-        )
-    try:
-        raw = json.loads(files[MANIFEST])
-        found = int(raw.get("bundle_format", 0))
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise MlwbError(f"the bundle's {MANIFEST} cannot be read: {exc}") from exc
-    if found > BUNDLE_FORMAT:
-        raise MlwbError(
-            f"{path} has bundle format {found}, newer than this mlwb supports "
-            f"(format {BUNDLE_FORMAT})",
-            hint="upgrade mlwb to load it",
-        )
-    manifest = _parse(Manifest, MANIFEST, files[MANIFEST])
-    missing = [f for f in (*FILES, *manifest.files) if f not in files]
-    if missing:
-        raise MlwbError(
-            f"{path} is missing file(s): " + ", ".join(sorted(set(missing))),
-            hint="build the bundle again (mlwb deploy)",
-        )
-    unlisted = [f for f in FILES if f not in manifest.files]
-    changed = [f for f, digest in manifest.files.items() if _sha(files[f]) != digest]
-    if unlisted or changed:
-        raise MlwbError(
-            f"refusing {path}: file(s) changed since the bundle was built (SHA-256 mismatch): "
-            + ", ".join(sorted(changed + unlisted)),
-            hint="the bundle was tampered with or damaged; build it again (mlwb deploy)",
-        )
-    metadata = _parse(BundleMetadata, METADATA, files[METADATA])
-    if metadata.bundle_format > BUNDLE_FORMAT:
-        raise MlwbError(
-            f"{path} has bundle format {metadata.bundle_format}, newer than this mlwb supports "
-            f"(format {BUNDLE_FORMAT})",
-            hint="upgrade mlwb to load it",
-        )
-    contract = _parse(InputContract, CONTRACT, files[CONTRACT])
-    baseline = _parse(Baseline, BASELINE, files[BASELINE])
-    with tempfile.TemporaryDirectory() as temp:
-        model_file = Path(temp) / MODEL
-        model_file.write_bytes(files[MODEL])
-        try:
-            model = models.load_model(model_file, manifest.files[MODEL])
-        except MlwbError as exc:
-            raise MlwbError(
-                exc.message.replace(str(model_file), f"{path} ({MODEL})"), exc.hint
-            ) from exc
-    return Bundle(
-        path=path,
-        metadata=metadata,
-        contract=contract,
-        baseline=baseline,
-        manifest=manifest,
-        model=model,
-        card=files[CARD].decode(),
-    )
-
-
-# -- predicting ---------------------------------------------------------------------------------
-
-
-class Prediction(NamedTuple):
-    """What ``Bundle.predict`` returns."""
-
-    predictions: pd.DataFrame
-    """One row per scored input row: ``row`` (its position in the input), ``prediction``,
-    probabilities (classification), ``threshold`` (binary) and ``flags``."""
-    rejects: pd.DataFrame
-    """One row per rejected input row: ``row`` and ``reason``."""
-    ignored_columns: list[str]
-    """Input columns the contract does not name (ignored)."""
-
-
-def _as_pandas(frame: Any) -> pd.DataFrame:
-    if isinstance(frame, pd.DataFrame):
-        return frame.reset_index(drop=True)
-    if isinstance(frame, list | tuple):
-        if not all(isinstance(r, dict) for r in frame):
-            raise MlwbError("input rows must be dicts of column -> value")
-        return pd.DataFrame.from_records(list(frame))
-    if hasattr(frame, "to_pandas") and hasattr(frame, "columns"):
-        return frame.to_pandas()
-    raise MlwbError(
-        f"cannot predict on a {type(frame).__name__}",
-        hint="give a pandas or polars DataFrame, or a list of dicts",
-    )
-
-
-def _missing_mask(s: pd.Series) -> np.ndarray:
-    blank = s.map(lambda v: isinstance(v, str) and not v.strip())
-    return np.asarray(s.isna() | blank.astype(bool), dtype=bool)
-
-
-@dataclass
-class Bundle:
-    """A loaded, verified bundle."""
-
-    path: Path
-    metadata: BundleMetadata
-    contract: InputContract
-    baseline: Baseline
-    manifest: Manifest
-    model: Any
-    card: str = ""
-
-    def predict(self, frame: Any) -> Prediction:
-        """Validate ``frame`` (pandas, polars or a list of dicts) and score the valid rows."""
-        data = _as_pandas(frame)
-        names = [c.name for c in self.contract.columns]
-        ignored = [str(c) for c in data.columns if c not in names]
-        if len(data) == 0 and len(data.columns) == 0:
-            return Prediction(self._empty(), _rejects([], []), ignored)
-        absent = [n for n in names if n not in data.columns]
-        if absent:
-            raise MlwbError(
-                "the input is missing column(s): " + ", ".join(absent),
-                hint="the contract names every column a row needs (contract.schema.json)",
-            )
-        n = len(data)
-        reasons: list[list[str]] = [[] for _ in range(n)]
-        flags: list[list[str]] = [[] for _ in range(n)]
-        clean: dict[str, Any] = {}
-        for c in self.contract.columns:
-            clean[c.name] = self._column(c, data[c.name], reasons, flags)
-        X = pd.DataFrame(clean, columns=names)
-        ok = np.array([not r for r in reasons], dtype=bool)
-        rows = np.flatnonzero(ok)
-        rejects = _rejects(
-            [int(i) for i in np.flatnonzero(~ok)],
-            ["; ".join(reasons[i]) for i in np.flatnonzero(~ok)],
-        )
-        if not len(rows):
-            return Prediction(self._empty(), rejects, ignored)
-        out = self._score(X.iloc[rows].reset_index(drop=True))
-        out.insert(0, "row", rows)
-        out["flags"] = ["; ".join(flags[i]) for i in rows]
-        return Prediction(out, rejects, ignored)
-
-    def _column(
-        self,
-        c: ColumnContract,
-        s: pd.Series,
-        reasons: list[list[str]],
-        flags: list[list[str]],
-    ) -> Any:
-        missing = _missing_mask(s)
-        if c.kind == "numeric":
-            values = pd.to_numeric(s.where(~missing), errors="coerce").to_numpy(dtype=np.float64)
-            bad = np.isnan(values) & ~missing
-            for i in np.flatnonzero(bad):
-                reasons[i].append(f"{c.name}: {s.iloc[i]!r} is not a number")
-            empty = (missing | ~np.isfinite(values)) & ~bad
-            if not c.nullable:
-                for i in np.flatnonzero(empty):
-                    reasons[i].append(
-                        f"{c.name}: missing (null, NaN or inf) but training had no missing values"
-                    )
-            values = np.where(np.isfinite(values), values, np.nan)
-            if c.min is not None and c.max is not None:
-                with np.errstate(invalid="ignore"):
-                    for i in np.flatnonzero(values < c.min):
-                        flags[i].append(f"{c.name}={values[i]:g} below training min {c.min:g}")
-                    for i in np.flatnonzero(values > c.max):
-                        flags[i].append(f"{c.name}={values[i]:g} above training max {c.max:g}")
-            return values
-        if c.kind == "categorical":
-            text = np.where(missing, MISSING_LEVEL, s.astype(str).to_numpy(dtype=object))
-            if not c.more_categories:
-                known = set(c.categories)
-                for i, v in enumerate(text):
-                    if v not in known:
-                        flags[i].append(f"{c.name}={v!r} not seen in training")
-            return text.astype(object)
-        stamps = pd.to_datetime(s.where(~missing), errors="coerce", format="mixed")
-        bad = np.asarray(stamps.isna(), dtype=bool) & ~missing
-        for i in np.flatnonzero(bad):
-            reasons[i].append(f"{c.name}: {s.iloc[i]!r} is not a date/time")
-        if not c.nullable:
-            for i in np.flatnonzero(missing):
-                reasons[i].append(f"{c.name}: missing but training had no missing values")
-        return stamps
-
-    def _empty(self) -> pd.DataFrame:
-        columns = ["row", "prediction"]
-        if self.metadata.task == TaskType.BINARY.value:
-            columns += ["probability", "threshold"]
-        elif self.metadata.task == TaskType.MULTICLASS.value:
-            classes = np.asarray(self.model.classes_).astype(str)
-            columns += ["probability"] + [f"probability_{k}" for k in classes]
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in [*columns, "flags"]})
-
-    def _score(self, X: pd.DataFrame) -> pd.DataFrame:
-        task = TaskType(self.metadata.task)
-        if task is TaskType.REGRESSION:
-            return pd.DataFrame({"prediction": np.asarray(self.model.predict(X), dtype=float)})
-        classes = np.asarray(self.model.classes_).astype(str)
-        if task is TaskType.BINARY:
-            positive = str(self.metadata.positive_class)
-            column = int(np.flatnonzero(classes == positive)[0])
-            cut = self.metadata.threshold
-            if hasattr(self.model, "predict_proba"):
-                score = np.asarray(self.model.predict_proba(X), dtype=float)[:, column]
-                cut = 0.5 if cut is None else cut
-            else:
-                raw = np.asarray(self.model.decision_function(X), dtype=float)
-                score = raw if column == 1 else -raw
-                cut = 0.0 if cut is None else cut
-            labels = np.where(score >= cut, positive, classes[1 - column])
-            return pd.DataFrame({"prediction": labels, "probability": score, "threshold": cut})
-        proba = np.asarray(self.model.predict_proba(X), dtype=float)
-        out = pd.DataFrame(
-            {"prediction": classes[np.argmax(proba, axis=1)], "probability": proba.max(axis=1)}
-        )
-        for k, name in enumerate(classes):
-            out[f"probability_{name}"] = proba[:, k]
-        return out
-
-
-def _rejects(rows: list[int], reasons: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"row": pd.Series(rows, dtype="int64"), "reason": pd.Series(reasons, dtype=object)}
-    )
+    return open_bundle(path, prepare=replay)
 
 
 def _slug(text: str) -> str:

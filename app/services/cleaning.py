@@ -55,7 +55,7 @@ def _version(
     return found
 
 
-def _root(con: duckdb.DuckDBPyConnection, v: DatasetVersion) -> DatasetVersion:
+def root_version(con: duckdb.DuckDBPyConnection, v: DatasetVersion) -> DatasetVersion:
     """The raw import this version descends from."""
     while v.parent_version is not None:
         v = _version(con, v.name, v.parent_version)
@@ -162,7 +162,7 @@ def rerun(
     """Run ``steps`` from the raw import; steps not yet frozen are frozen where they stand."""
     with store.connect() as con:
         current = _version(con, name)
-        root = _root(con, current)
+        root = root_version(con, current)
         frame = read_table(con, root.table_name)
     done: list[Step] = []
     lazy = frame.lazy()
@@ -331,7 +331,7 @@ def export_python(store: ProjectStore, name: str, target: Path, version: int | N
 
     with store.connect() as con:
         current = _version(con, name, version)
-        root = _root(con, current)
+        root = root_version(con, current)
         schema = dict(
             con.sql(f"SELECT * FROM {ds.quote_ident(root.table_name)} LIMIT 0").pl().schema
         )

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (
@@ -38,10 +36,10 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from app.domain.dataset import ColumnRole
 from app.domain.metrics import TaskType
 from app.domain.training import CandidateSpec
+from app.runtime.contract import MISSING_LEVEL
+from app.runtime.transformers import DATE_PARTS, DateParts
 from app.services.sm_estimators import SMGLM, SMOLS, SMLogit
 
-MISSING_LEVEL = "(missing)"
-"""The category a missing categorical value becomes (missingness can carry signal)."""
 ONE_HOT_MIN_FREQUENCY = 10
 """Levels seen in fewer training rows than this share the 'infrequent' column."""
 ONE_HOT_MAX_CATEGORIES = 50
@@ -53,7 +51,6 @@ STATSMODELS_MIN_SHARE = 0.05
 STATSMODELS_MAX_CATEGORIES = 10
 """At most this many columns per categorical for statsmodels (its coefficient table stays
 readable and every column has enough rows for a standard error)."""
-DATE_PARTS = ("year", "month", "day", "weekday", "hour")
 
 _NUMERIC = (
     "TINYINT",
@@ -71,31 +68,6 @@ _NUMERIC = (
     "REAL",
 )
 _DATES = ("DATE", "TIMESTAMP")
-
-
-class DateParts(TransformerMixin, BaseEstimator):
-    """Turns date/time columns into numeric year, month, day, weekday and hour columns."""
-
-    def fit(self, X: Any, y: Any = None) -> DateParts:
-        frame = pd.DataFrame(X)
-        self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
-        self.n_features_in_ = frame.shape[1]
-        return self
-
-    def transform(self, X: Any) -> np.ndarray:
-        frame = pd.DataFrame(X)
-        out = np.empty((len(frame), len(DATE_PARTS) * frame.shape[1]), dtype=np.float64)
-        for i, column in enumerate(frame.columns):
-            values = pd.to_datetime(frame[column], errors="coerce")
-            dt = values.dt
-            parts = (dt.year, dt.month, dt.day, dt.day_of_week, dt.hour)
-            for j, part in enumerate(parts):
-                out[:, i * len(DATE_PARTS) + j] = part.to_numpy(dtype=np.float64, na_value=np.nan)
-        return out
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        names = self.feature_names_in_ if input_features is None else input_features
-        return np.asarray([f"{n}_{p}" for n in names for p in DATE_PARTS], dtype=object)
 
 
 @dataclass

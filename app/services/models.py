@@ -20,10 +20,10 @@ import skops.io as sio
 
 from app.domain.training import CANDIDATES, Run, RunStatus
 from app.errors import MlwbError
+from app.runtime.safe_load import TRUSTED, load_skops
 from app.services import browse
 from app.services import training as tr
 from app.services.features import build_pipeline, feature_names
-from app.services.sm_estimators import TRUSTED_TYPES as SM_TYPES
 from app.services.sm_estimators import summary_text
 from storage import datasets as ds
 from storage import repositories as repo
@@ -31,42 +31,7 @@ from storage import training as store_runs
 from storage.artifacts import atomic_path
 from storage.db import ProjectStore
 
-EXTRA_TRUSTED: frozenset[str] = frozenset(
-    {
-        *SM_TYPES,
-        "app.services.features.DateParts",
-        # Types scikit-learn pipelines store that skops does not trust by default.
-        "builtins.slice",
-        # A partial is only loaded when the function it wraps is itself on this list.
-        "functools.partial",
-        "sklearn.utils.validation.check_array",
-        "numpy.dtype",
-        "scipy.sparse._csr.csr_matrix",
-        "sklearn.tree._tree.Tree",
-        "sklearn.neighbors._kd_tree.KDTree",
-        "sklearn.neighbors._ball_tree.BallTree",
-        "sklearn.metrics._dist_metrics.EuclideanDistance64",
-        "numpy.dtypes.Float64DType",
-        "numpy.dtypes.Int64DType",
-        "numpy.dtypes.ObjectDType",
-        "numpy.dtypes.StrDType",
-        "numpy.dtypes.BoolDType",
-        "sklearn._loss._loss.CyHalfBinomialLoss",
-        "sklearn._loss._loss.CyHalfMultinomialLoss",
-        "sklearn._loss._loss.CyHalfSquaredError",
-        "sklearn._loss.link.IdentityLink",
-        "sklearn._loss.link.Interval",
-        "sklearn._loss.link.LogitLink",
-        "sklearn._loss.link.MultinomialLogit",
-        "sklearn._loss.loss.HalfBinomialLoss",
-        "sklearn._loss.loss.HalfMultinomialLoss",
-        "sklearn._loss.loss.HalfSquaredError",
-        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
-        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-        "sklearn.utils._bunch.Bunch",
-    }
-)
-"""Types beyond skops' defaults that mlwb's own pipelines contain."""
+EXTRA_TRUSTED = TRUSTED
 
 
 def model_path(store: ProjectStore, run_id: int) -> Path:
@@ -93,18 +58,7 @@ def load_model(path: Path, expected_sha256: str | None = None) -> Any:
             f"the model file {path} changed since it was saved (its SHA-256 does not match)",
             hint="choose the run again to refit it (mlwb train --choose RUN)",
         )
-    try:
-        untrusted = sio.get_untrusted_types(data=data)
-    except Exception as exc:
-        raise MlwbError(f"{path} is not a readable skops model file: {exc}") from exc
-    refused = [t for t in untrusted if t not in EXTRA_TRUSTED]
-    if refused:
-        raise MlwbError(
-            f"refusing to load {path}: it contains type(s) outside the allow-list: "
-            + ", ".join(refused),
-            hint="only models saved by mlwb can be loaded",
-        )
-    return sio.loads(data, trusted=list(untrusted))
+    return load_skops(data, str(path))
 
 
 @dataclass

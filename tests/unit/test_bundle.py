@@ -32,10 +32,10 @@ from train_fixtures import (
     passed_project,
 )
 
-from app.domain.bundle import BUNDLE_FORMAT, InputContract
 from app.domain.evaluation import GateOutcome
 from app.domain.metrics import TaskType
 from app.errors import MlwbError
+from app.runtime.contract import BUNDLE_FORMAT, InputContract
 from app.services import browse
 from app.services import bundle as bd
 from app.services import evaluation as ev

@@ -1,4 +1,4 @@
-"""The deployable bundle: input contract, training baseline, metadata and manifest.
+"""The deployable bundle: input contract, raw input, training baseline, metadata, manifest.
 
 A bundle is a folder (and the same as a ``.zip``) holding the fitted model and these models
 as JSON, so a bundle can be checked and used without the project it came from.
@@ -13,6 +13,9 @@ from pydantic import BaseModel, Field
 
 BUNDLE_FORMAT = 1
 """The newest bundle layout this mlwb reads and writes."""
+
+MISSING_LEVEL = "(missing)"
+"""The category a missing categorical value becomes (missingness can carry signal)."""
 
 CATEGORY_CAP = 1_000
 """Allowed categories kept per column (the most frequent ones)."""
@@ -83,6 +86,27 @@ class InputContract(BaseModel):
             "required": [c.name for c in self.columns],
             "additionalProperties": True,
         }
+
+
+class RawInput(BaseModel):
+    """The rows a bundle takes: raw columns as imported, before the row-wise recipe steps.
+
+    ``steps`` are the row-wise steps of the cleaning recipe (JSON, replayed on every batch and
+    every served row); ``required`` are the raw columns some model feature is computed from.
+    Other raw columns may be left out of the input: they are read as missing.
+    """
+
+    columns: dict[str, str] = Field(default_factory=dict)
+    """Raw column name -> Polars type name (``Int64``, ``Float64``, ``String``, ``Date``...)."""
+    required: list[str] = Field(default_factory=list)
+    null_markers: list[str] = Field(default_factory=list)
+    """Strings the import read as missing (``?``, ``NA``...); the same happens to new rows."""
+    steps: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def replays(self) -> bool:
+        """True when new rows go through recipe steps before the contract."""
+        return bool(self.steps)
 
 
 class FeatureBaseline(BaseModel):

@@ -1,0 +1,651 @@
+"""Opening a verified bundle and predicting with it: the whole prediction-time runtime.
+
+``open_bundle`` reads a bundle folder or ``.zip``, verifies the SHA-256 of every file against the
+manifest, refuses a newer bundle format and loads the model only through the skops allow-list.
+
+``Bundle.predict`` takes raw rows (pandas, Polars or a list of dicts), reads them with the raw
+column types and null markers of the import, replays the row-wise recipe steps (through the
+``prepare`` function the opener supplies), checks every row against the input contract and
+scores the valid ones. Rows that break the contract come back as rejects with a reason, never
+dropped silently; values outside the training range or unseen categories are scored and flagged.
+
+``Bundle.predict_row`` is the lean path for one row (a served request): plain Python checks,
+the pipeline's encoders compiled to lookups, and the model called on one float row. It gives
+exactly what ``predict`` gives for that row (a test proves it) and falls back to ``predict``
+whenever a row or pipeline is outside what it compiles.
+
+This package imports nothing from the rest of mlwb, so an installable predictor can carry it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from app.runtime.contract import (
+    BUNDLE_FORMAT,
+    MISSING_LEVEL,
+    Baseline,
+    BundleMetadata,
+    ColumnContract,
+    InputContract,
+    Manifest,
+    RawInput,
+)
+from app.runtime.errors import MlwbError
+from app.runtime.safe_load import load_skops
+
+MODEL = "model.skops"
+CONTRACT = "contract.json"
+SCHEMA = "contract.schema.json"
+BASELINE = "baseline.json"
+METADATA = "metadata.json"
+CARD = "model_card.md"
+RAW = "raw_input.json"
+MANIFEST = "manifest.json"
+FILES = (MODEL, CONTRACT, SCHEMA, BASELINE, METADATA, CARD, RAW)
+"""Every file the manifest lists (the manifest itself is the last one)."""
+
+Prepare = Callable[[Any, list[dict[str, Any]]], Any]
+"""Replays row-wise recipe steps: ``prepare(polars_frame, steps) -> polars_frame``."""
+
+BINARY, MULTICLASS, REGRESSION = "binary", "multiclass", "regression"
+
+
+def sha256(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- opening ------------------------------------------------------------------------------------
+
+
+def read_files(path: Path) -> dict[str, bytes]:
+    """The files of a bundle folder or ``.zip`` by name."""
+    if path.is_dir():
+        return {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()}
+    if path.is_file() and zipfile.is_zipfile(path):
+        out: dict[str, bytes] = {}
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.is_dir():
+                    out[info.filename.rsplit("/", 1)[-1]] = archive.read(info)
+        return out
+    if not path.exists():
+        raise MlwbError(f"there is no bundle at {path}", hint="give a bundle folder or .zip")
+    raise MlwbError(f"{path} is neither a bundle folder nor a .zip", hint="mlwb deploy builds one")
+
+
+def _parse(model: Any, name: str, data: bytes) -> Any:
+    try:
+        return model.model_validate_json(data)
+    except ValueError as exc:
+        raise MlwbError(f"the bundle's {name} cannot be read: {exc}") from exc
+
+
+def _too_new(path: Path, found: int) -> MlwbError:
+    return MlwbError(
+        f"{path} has bundle format {found}, newer than this mlwb supports (format {BUNDLE_FORMAT})",
+        hint="upgrade mlwb to load it",
+    )
+
+
+def verify(path: Path, files: dict[str, bytes]) -> Manifest:
+    """The manifest of ``files``, once every listed file is present and unchanged."""
+    if MANIFEST not in files:
+        raise MlwbError(
+            f"{path} is not a complete bundle: {MANIFEST} is missing",
+            hint="build the bundle again (mlwb deploy)",
+        )
+    try:
+        raw = json.loads(files[MANIFEST])
+        found = int(raw.get("bundle_format", 0))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise MlwbError(f"the bundle's {MANIFEST} cannot be read: {exc}") from exc
+    if found > BUNDLE_FORMAT:
+        raise _too_new(path, found)
+    manifest = _parse(Manifest, MANIFEST, files[MANIFEST])
+    missing = [f for f in (*FILES, *manifest.files) if f not in files]
+    if missing:
+        raise MlwbError(
+            f"{path} is missing file(s): " + ", ".join(sorted(set(missing))),
+            hint="build the bundle again (mlwb deploy)",
+        )
+    unlisted = [f for f in FILES if f not in manifest.files]
+    changed = [f for f, digest in manifest.files.items() if sha256(files[f]) != digest]
+    if unlisted or changed:
+        raise MlwbError(
+            f"refusing {path}: file(s) changed since the bundle was built (SHA-256 mismatch): "
+            + ", ".join(sorted(changed + unlisted)),
+            hint="the bundle was tampered with or damaged; build it again (mlwb deploy)",
+        )
+    return manifest
+
+
+def open_bundle(path: str | Path, prepare: Prepare | None = None) -> Bundle:
+    """Open a bundle folder or ``.zip``: verify every file and load the model (allow-list).
+
+    ``prepare`` replays the row-wise recipe steps; it is needed only when the bundle has any.
+    """
+    path = Path(path)
+    files = read_files(path)
+    manifest = verify(path, files)
+    metadata = _parse(BundleMetadata, METADATA, files[METADATA])
+    if metadata.bundle_format > BUNDLE_FORMAT:
+        raise _too_new(path, metadata.bundle_format)
+    contract = _parse(InputContract, CONTRACT, files[CONTRACT])
+    baseline = _parse(Baseline, BASELINE, files[BASELINE])
+    raw = _parse(RawInput, RAW, files[RAW])
+    if raw.replays and prepare is None:
+        raise MlwbError(
+            f"{path} replays {len(raw.steps)} recipe step(s) before predicting, "
+            "and no recipe runner was given",
+            hint="open it with mlwb (mlwb predict / mlwb serve) or its generated predictor",
+        )
+    model = load_skops(files[MODEL], f"{path} ({MODEL})")
+    return Bundle(
+        path=path,
+        metadata=metadata,
+        contract=contract,
+        baseline=baseline,
+        manifest=manifest,
+        model=model,
+        raw=raw,
+        card=files[CARD].decode(),
+        prepare=prepare,
+    )
+
+
+# -- predicting ---------------------------------------------------------------------------------
+
+
+class Prediction(NamedTuple):
+    """What ``Bundle.predict`` returns."""
+
+    predictions: pd.DataFrame
+    """One row per scored input row: ``row`` (its position in the input), ``prediction``,
+    probabilities (classification), ``threshold`` (binary) and ``flags``."""
+    rejects: pd.DataFrame
+    """One row per rejected input row: ``row`` and ``reason``."""
+    ignored_columns: list[str]
+    """Input columns neither the contract nor the raw input names (ignored)."""
+
+
+class _Notes:
+    """Per-row messages gathered column by column, joined with ``; `` (vectorised)."""
+
+    def __init__(self, n: int) -> None:
+        self.text = np.full(n, "", dtype=object)
+
+    def add(self, mask: np.ndarray, message: Any) -> None:
+        rows = np.flatnonzero(mask)
+        if not len(rows):
+            return
+        msg = np.asarray(message, dtype=object)
+        msg = msg[rows] if msg.ndim else np.full(len(rows), msg.item(), dtype=object)
+        current = self.text[rows]
+        self.text[rows] = np.where(current == "", msg, current + "; " + msg)
+
+    @property
+    def any(self) -> np.ndarray:
+        return self.text != ""
+
+
+def _as_pandas(frame: Any) -> pd.DataFrame:
+    if isinstance(frame, pd.DataFrame):
+        return frame.reset_index(drop=True)
+    if isinstance(frame, list | tuple):
+        if not all(isinstance(r, dict) for r in frame):
+            raise MlwbError("input rows must be dicts of column -> value")
+        return pd.DataFrame.from_records(list(frame))
+    if hasattr(frame, "to_pandas") and hasattr(frame, "columns"):
+        return frame.to_pandas()
+    raise MlwbError(
+        f"cannot predict on a {type(frame).__name__}",
+        hint="give a pandas or polars DataFrame, or a list of dicts",
+    )
+
+
+def _missing_mask(s: pd.Series) -> np.ndarray:
+    missing = s.isna().to_numpy(dtype=bool)
+    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+        try:
+            stripped = s.str.strip()
+        except AttributeError:  # an object column without a single string
+            return missing
+        missing = missing | stripped.eq("").fillna(False).to_numpy(dtype=bool)
+    return missing
+
+
+def _shown(values: pd.Series) -> np.ndarray:
+    return values.map(repr).to_numpy(dtype=object)
+
+
+def _fmt(values: np.ndarray) -> np.ndarray:
+    return np.array([f"{v:g}" for v in values], dtype=object)
+
+
+_NUMERIC_TYPES = {
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "UInt8",
+    "UInt16",
+    "UInt32",
+    "UInt64",
+    "Float32",
+    "Float64",
+    "Decimal",
+}
+
+
+@dataclass
+class Bundle:
+    """A loaded, verified bundle."""
+
+    path: Path
+    metadata: BundleMetadata
+    contract: InputContract
+    baseline: Baseline
+    manifest: Manifest
+    model: Any
+    raw: RawInput = field(default_factory=RawInput)
+    card: str = ""
+    prepare: Prepare | None = None
+    _lean: Any = field(default=None, repr=False)
+
+    # -- batch -----------------------------------------------------------------------------
+
+    def predict(self, frame: Any) -> Prediction:
+        """Validate ``frame`` (pandas, polars or a list of dicts) and score the valid rows."""
+        data = _as_pandas(frame)
+        names = [c.name for c in self.contract.columns]
+        known = set(names) | set(self.raw.columns)
+        ignored = [str(c) for c in data.columns if c not in known]
+        if len(data) == 0 and len(data.columns) == 0:
+            return Prediction(self._empty(), _rejects([], []), ignored)
+        notes = _Notes(len(data))
+        if self.raw.columns:
+            data = self._replay(data, notes)
+        absent = [n for n in names if n not in data.columns]
+        if absent:
+            raise MlwbError(
+                "the input is missing column(s): " + ", ".join(absent),
+                hint="the contract names every column a row needs (contract.schema.json)",
+            )
+        flags = _Notes(len(data))
+        clean = {c.name: self._column(c, data[c.name], notes, flags) for c in self.contract.columns}
+        X = pd.DataFrame(clean, columns=names)
+        bad = notes.any
+        rows = np.flatnonzero(~bad)
+        rejects = _rejects([int(i) for i in np.flatnonzero(bad)], list(notes.text[bad]))
+        if not len(rows):
+            return Prediction(self._empty(), rejects, ignored)
+        out = self._score(X.iloc[rows].reset_index(drop=True))
+        out.insert(0, "row", rows)
+        out["flags"] = flags.text[rows]
+        return Prediction(out, rejects, ignored)
+
+    def _replay(self, data: pd.DataFrame, notes: _Notes) -> pd.DataFrame:
+        """Raw rows read with the import's types and null markers, then the row-wise steps."""
+        import polars as pl
+
+        absent = [c for c in self.raw.required if c not in data.columns]
+        if absent:
+            raise MlwbError(
+                "the input is missing column(s): " + ", ".join(absent),
+                hint="these raw columns feed the model (raw_input.json lists them)",
+            )
+        markers = set(self.raw.null_markers)
+        n = len(data)
+        columns: dict[str, Any] = {}
+        for name, dtype in self.raw.columns.items():
+            if name not in data.columns:
+                columns[name] = pl.Series(name, [None] * n, dtype=_polars_type(dtype))
+                continue
+            s = data[name]
+            if markers and (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
+                s = s.mask(s.isin(markers))
+            columns[name] = self._raw_column(name, dtype, s, notes)
+        extra = {str(c): data[c] for c in data.columns if c not in self.raw.columns}
+        frame = pl.DataFrame(columns)
+        if self.raw.replays:
+            assert self.prepare is not None
+            frame = self.prepare(frame, self.raw.steps)
+        # Categories are text as the training query read them (DuckDB's CAST to VARCHAR).
+        text = [
+            pl.col(c.name).cast(pl.String)
+            for c in self.contract.columns
+            if c.kind == "categorical" and c.name in frame.columns
+        ]
+        out = frame.with_columns(text).to_pandas() if text else frame.to_pandas()
+        for name, values in extra.items():
+            if name not in out.columns:
+                out[name] = values.to_numpy()
+        return out
+
+    def _raw_column(self, name: str, dtype: str, s: pd.Series, notes: _Notes) -> Any:
+        import polars as pl
+
+        missing = _missing_mask(s)
+        target = _polars_type(dtype)
+        if dtype in _NUMERIC_TYPES:
+            values = pd.to_numeric(s.where(~missing), errors="coerce")
+            bad = values.isna().to_numpy(dtype=bool) & ~missing
+            notes.add(bad, name + ": " + _shown(s) + " is not a number")
+            floats = values.to_numpy(dtype=np.float64)
+            series = pl.Series(name, floats, nan_to_null=True)
+            if target != pl.Float64 and target.is_integer():
+                whole = np.isnan(floats) | (np.floor(floats) == floats)
+                notes.add(~whole & ~bad, name + ": " + _shown(s) + " is not a whole number")
+                series = series.cast(target, strict=False)
+            return series
+        if dtype in {"Date", "Datetime"}:
+            stamps = pd.to_datetime(s.where(~missing), errors="coerce", format="mixed")
+            bad = stamps.isna().to_numpy(dtype=bool) & ~missing
+            notes.add(bad, name + ": " + _shown(s) + " is not a date/time")
+            series = pl.Series(name, stamps.to_numpy(dtype="datetime64[us]"))
+            return series.cast(target) if dtype == "Date" else series
+        if dtype == "Boolean":
+            text = s.where(~missing).astype(str).str.strip().str.lower()
+            mapped = text.map({"true": True, "false": False, "1": True, "0": False})
+            bad = mapped.isna().to_numpy(dtype=bool) & ~missing
+            notes.add(bad, name + ": " + _shown(s) + " is not true/false")
+            return pl.Series(name, mapped.where(~missing, None).tolist(), dtype=pl.Boolean)
+        try:
+            return pl.Series(name, s.where(~s.isna(), None).to_numpy(dtype=object), dtype=pl.String)
+        except TypeError:  # numbers among the text: each as it prints
+            text = s.map(lambda v: None if pd.isna(v) else v if isinstance(v, str) else str(v))
+            return pl.Series(name, text.to_numpy(dtype=object), dtype=pl.String)
+
+    def _column(self, c: ColumnContract, s: pd.Series, notes: _Notes, flags: _Notes) -> Any:
+        missing = _missing_mask(s)
+        if c.kind == "numeric":
+            values = pd.to_numeric(s.where(~missing), errors="coerce").to_numpy(dtype=np.float64)
+            bad = np.isnan(values) & ~missing
+            notes.add(bad, c.name + ": " + _shown(s) + " is not a number")
+            empty = (missing | ~np.isfinite(values)) & ~bad
+            if not c.nullable:
+                notes.add(
+                    empty,
+                    f"{c.name}: missing (null, NaN or inf) but training had no missing values",
+                )
+            values = np.where(np.isfinite(values), values, np.nan)
+            if c.min is not None and c.max is not None:
+                with np.errstate(invalid="ignore"):
+                    low, high = values < c.min, values > c.max
+                if low.any():
+                    flags.add(low, f"{c.name}=" + _fmt(values) + f" below training min {c.min:g}")
+                if high.any():
+                    flags.add(high, f"{c.name}=" + _fmt(values) + f" above training max {c.max:g}")
+            return values
+        if c.kind == "categorical":
+            text = np.where(missing, MISSING_LEVEL, s.astype(str).to_numpy(dtype=object))
+            if not c.more_categories:
+                unseen = ~pd.Series(text).isin(c.categories).to_numpy(dtype=bool)
+                if unseen.any():
+                    shown = np.array([repr(v) for v in text], dtype=object)
+                    flags.add(unseen, f"{c.name}=" + shown + " not seen in training")
+            return text.astype(object)
+        stamps = pd.to_datetime(s.where(~missing), errors="coerce", format="mixed")
+        bad = np.asarray(stamps.isna(), dtype=bool) & ~missing
+        notes.add(bad, c.name + ": " + _shown(s) + " is not a date/time")
+        if not c.nullable:
+            notes.add(missing, f"{c.name}: missing but training had no missing values")
+        return stamps
+
+    def _empty(self) -> pd.DataFrame:
+        columns = ["row", "prediction"]
+        if self.metadata.task == BINARY:
+            columns += ["probability", "threshold"]
+        elif self.metadata.task == MULTICLASS:
+            classes = np.asarray(self.model.classes_).astype(str)
+            columns += ["probability"] + [f"probability_{k}" for k in classes]
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in [*columns, "flags"]})
+
+    def _score(self, X: Any) -> pd.DataFrame:
+        return _decide(self, _raw_scores(self.model, X))
+
+    # -- one row ---------------------------------------------------------------------------
+
+    def predict_row(self, record: dict[str, Any]) -> dict[str, Any]:
+        """One row in, one result out: ``prediction`` (+ ``probability``/``threshold``/class
+        probabilities) and ``flags``, or ``errors`` when the row breaks the contract.
+
+        Equal to ``predict([record])`` for the same row; faster for typed JSON values.
+        """
+        if self._lean is None:
+            self._lean = _Lean.compile(self)
+        lean = self._lean
+        if lean.ok:
+            result = lean.predict(record)
+            if result is not None:
+                return result
+        return self._row_by_batch(record)
+
+    def _row_by_batch(self, record: dict[str, Any]) -> dict[str, Any]:
+        got = self.predict([record])
+        if len(got.rejects):
+            return {"errors": str(got.rejects["reason"].iloc[0]).split("; ")}
+        row = got.predictions.iloc[0].to_dict()
+        row.pop("row", None)
+        flags = row.pop("flags", "")
+        out = {k: _plain(v) for k, v in row.items()}
+        out["flags"] = flags.split("; ") if flags else []
+        return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _raw_scores(model: Any, X: Any) -> np.ndarray:
+    """``predict_proba`` (or ``decision_function``/``predict``) of ``model`` on ``X``."""
+    if hasattr(model, "predict_proba"):
+        return np.asarray(model.predict_proba(X), dtype=float)
+    if hasattr(model, "decision_function"):
+        raw = np.asarray(model.decision_function(X), dtype=float)
+        return raw[:, None] if raw.ndim == 1 else raw
+    return np.asarray(model.predict(X), dtype=float)[:, None]
+
+
+def _decide(bundle: Bundle, scores: np.ndarray) -> pd.DataFrame:
+    """Predictions (and probabilities, threshold) from the model's raw scores."""
+    task = bundle.metadata.task
+    model = bundle.model
+    if task == REGRESSION:
+        return pd.DataFrame({"prediction": scores[:, 0]})
+    classes = np.asarray(model.classes_).astype(str)
+    if task == BINARY:
+        positive = str(bundle.metadata.positive_class)
+        column = int(np.flatnonzero(classes == positive)[0])
+        cut = bundle.metadata.threshold
+        if hasattr(model, "predict_proba"):
+            score = scores[:, column]
+            cut = 0.5 if cut is None else cut
+        else:
+            score = scores[:, 0] if column == 1 else -scores[:, 0]
+            cut = 0.0 if cut is None else cut
+        labels = np.where(score >= cut, positive, classes[1 - column])
+        return pd.DataFrame({"prediction": labels, "probability": score, "threshold": cut})
+    out = pd.DataFrame(
+        {"prediction": classes[np.argmax(scores, axis=1)], "probability": scores.max(axis=1)}
+    )
+    for k, name in enumerate(classes):
+        out[f"probability_{name}"] = scores[:, k]
+    return out
+
+
+def _rejects(rows: list[int], reasons: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"row": pd.Series(rows, dtype="int64"), "reason": pd.Series(reasons, dtype=object)}
+    )
+
+
+def _polars_type(name: str) -> Any:
+    import polars as pl
+
+    if name == "Datetime":
+        return pl.Datetime("us")
+    dtype = getattr(pl, name, None)
+    return dtype if name in _NUMERIC_TYPES | {"String", "Boolean", "Date"} else pl.String
+
+
+# -- the lean single-row path -------------------------------------------------------------------
+
+
+class _Lean:
+    """A pipeline of passthrough numbers and ordinal codes, compiled to lookups for one row.
+
+    ``ok`` is False (and ``predict_row`` uses the batch path) for any other pipeline.
+    """
+
+    def __init__(self) -> None:
+        self.ok = False
+        self.bundle: Bundle | None = None
+        self.estimator: Any = None
+        self.slots: list[tuple[ColumnContract, int, dict[str, float] | None]] = []
+        self.width = 0
+        self.markers: frozenset[str] = frozenset()
+
+    @classmethod
+    def compile(cls, bundle: Bundle) -> _Lean:
+        lean = cls()
+        lean.bundle = bundle
+        try:
+            lean._compile(bundle)
+        except _NotLean:
+            lean.ok = False
+        return lean
+
+    def _compile(self, bundle: Bundle) -> None:
+        from sklearn.compose import ColumnTransformer
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import OrdinalEncoder
+
+        model = bundle.model
+        if not isinstance(model, Pipeline) or len(model.steps) != 2:
+            raise _NotLean
+        prep, estimator = model.steps[0][1], model.steps[1][1]
+        if (
+            not isinstance(prep, ColumnTransformer)
+            or getattr(estimator, "feature_names_in_", None) is not None
+        ):
+            raise _NotLean
+        if bundle.raw.replays:
+            raise _NotLean
+        raw_types = bundle.raw.columns
+        self.markers = frozenset(bundle.raw.null_markers)
+        kinds = {c.name: c for c in bundle.contract.columns}
+        position = 0
+        for name, transformer, columns in prep.transformers_:
+            if name == "remainder":
+                if transformer != "drop" and len(columns):
+                    raise _NotLean
+                continue
+            if transformer == "passthrough":
+                for column in columns:
+                    c = kinds.get(column)
+                    if c is None or c.kind != "numeric":
+                        raise _NotLean
+                    self.slots.append((c, position, None))
+                    position += 1
+            elif isinstance(transformer, OrdinalEncoder):
+                codes = _ordinal_lookup(transformer, list(columns))
+                for column, lookup in zip(columns, codes, strict=True):
+                    c = kinds.get(column)
+                    if c is None or c.kind != "categorical":
+                        raise _NotLean
+                    if raw_types and raw_types.get(column) != "String":
+                        raise _NotLean
+                    self.slots.append((c, position, lookup))
+                    position += 1
+            else:
+                raise _NotLean
+        if position != getattr(estimator, "n_features_in_", -1):
+            raise _NotLean
+        self.estimator = estimator
+        self.width = position
+        self.ok = True
+
+    def predict(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """The result for ``record``, or None when it needs the batch path."""
+        assert self.bundle is not None
+        row = np.empty((1, self.width), dtype=np.float64)
+        errors: list[str] = []
+        flags: list[str] = []
+        for c, position, lookup in self.slots:
+            if c.name not in record:
+                return None
+            value = record[c.name]
+            if lookup is None:
+                if value is None:
+                    number = math.nan
+                elif isinstance(value, bool) or not isinstance(value, int | float):
+                    return None
+                else:
+                    number = float(value)
+                if not math.isfinite(number):
+                    if not c.nullable:
+                        errors.append(
+                            f"{c.name}: missing (null, NaN or inf) but training had no "
+                            "missing values"
+                        )
+                    number = math.nan
+                elif c.min is not None and c.max is not None:
+                    if number < c.min:
+                        flags.append(f"{c.name}={number:g} below training min {c.min:g}")
+                    elif number > c.max:
+                        flags.append(f"{c.name}={number:g} above training max {c.max:g}")
+                row[0, position] = number
+            else:
+                if value is None:
+                    text = MISSING_LEVEL
+                elif isinstance(value, str):
+                    blank = not value.strip() or value in self.markers
+                    text = MISSING_LEVEL if blank else value
+                else:
+                    return None
+                if not c.more_categories and text not in c.categories:
+                    flags.append(f"{c.name}={text!r} not seen in training")
+                row[0, position] = lookup.get(text, math.nan)
+        if errors:
+            return {"errors": errors}
+        frame = _decide(self.bundle, _raw_scores(self.estimator, row))
+        out = {k: _plain(v) for k, v in frame.iloc[0].to_dict().items()}
+        out["flags"] = flags
+        return out
+
+
+class _NotLean(Exception):
+    """The pipeline has a step the lean path does not compile."""
+
+
+def _ordinal_lookup(encoder: Any, columns: list[str]) -> list[dict[str, float]]:
+    """For each column, the code the fitted encoder gives each known category."""
+    categories = [list(map(str, c)) for c in encoder.categories_]
+    longest = max((len(c) for c in categories), default=0)
+    if longest == 0:
+        return [{} for _ in columns]
+    frame = pd.DataFrame(
+        {
+            column: [cats[i] if i < len(cats) else cats[0] for i in range(longest)]
+            for column, cats in zip(columns, categories, strict=True)
+        }
+    )
+    codes = np.asarray(encoder.transform(frame), dtype=np.float64)
+    return [
+        {cat: float(codes[i, j]) for i, cat in enumerate(cats)} for j, cats in enumerate(categories)
+    ]
