@@ -1,4 +1,5 @@
-"""``mlwb deploy``, ``mlwb registry list|promote|rollback`` and ``mlwb bundle verify``.
+"""``mlwb deploy [--wheel]``, ``mlwb registry list|promote|rollback``, ``mlwb bundle verify`` and
+``mlwb bundle wheel``.
 
 Importing this module registers the commands on ``app.cli.cli``.
 """
@@ -54,6 +55,13 @@ def _data(v: BundleVersion, store: ProjectStore) -> dict[str, Any]:
     return out
 
 
+def _wheel(bundle_path: Path, out_dir: Path | None, name: str | None, version: str | None) -> Path:
+    """Build the predictor wheel of a bundle (the wheel service loads scikit-learn)."""
+    from app.services.wheel import build_wheel
+
+    return build_wheel(bundle_path, out_dir, name=name, version=version)
+
+
 def _version_text(v: BundleVersion, head: str) -> str:
     """Paths are shown as registered: relative to the project root when inside it."""
     lines = [wrap(head), wrap(f"  folder: {v.path}"), wrap(f"  zip:    {v.zip_path}")]
@@ -71,20 +79,39 @@ def _version_text(v: BundleVersion, head: str) -> str:
     metavar="REASON",
     help="Deploy a run whose gate did not pass, recording this reason.",
 )
+@click.option(
+    "--wheel",
+    "wheel",
+    is_flag=True,
+    help="Also build an installable predictor wheel (<project>_predictor) next to the bundle.",
+)
 @project_option
 @json_option
 @debug_option
-def deploy_command(run: int | None, override: str | None, project: Path, as_json: bool) -> None:
+def deploy_command(
+    run: int | None, override: str | None, wheel: bool, project: Path, as_json: bool
+) -> None:
     """Build a verified bundle of RUN (the chosen run by default) and register it as the
-    next version with the "candidate" alias."""
+    next version with the "candidate" alias; with --wheel, also build its predictor wheel
+    (version <registry version>.0.<run>)."""
     store = ProjectStore.open(project)
     v = _rs().deploy(store, run, override)
+    data = _data(v, store)
+    built: Path | None = None
+    if wheel:
+        folder = Path(data["folder"])
+        built = _wheel(folder, folder.parent, None, f"{v.version}.0.{v.run_id}")
+        data["wheel"] = str(built)
 
     def text() -> str:
         head = f"Registered bundle v{v.version} of run {v.run_id} as candidate."
-        return _version_text(v, head) + f"\nPromote it with: mlwb registry promote {v.version}"
+        out = _version_text(v, head)
+        if built is not None:
+            out += "\n" + wrap(f"  wheel:  {built}")
+            out += "\n" + wrap(f"Install it with: pip install {built}")
+        return out + f"\nPromote it with: mlwb registry promote {v.version}"
 
-    emit(_data(v, store), as_json, text)
+    emit(data, as_json, text)
 
 
 @cli.group("registry")
@@ -198,5 +225,37 @@ def bundle_verify(path: Path, as_json: bool) -> None:
                 value += f" (95% CI {mv.low:.4f}–{mv.high:.4f})"
             lines.append(wrap(f"  {name:<10} {value}"))
         return "\n".join(lines)
+
+    emit(data, as_json, text)
+
+
+@bundle.command("wheel")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder to write the wheel to (default: the bundle's folder's parent).",
+)
+@click.option("--name", help="Package name stem (default: the project's name).")
+@click.option("--version", "version", help="Wheel version (default: 1.0.<run>).")
+@json_option
+@debug_option
+def bundle_wheel(
+    path: Path, out_dir: Path | None, name: str | None, version: str | None, as_json: bool
+) -> None:
+    """Build an installable predictor wheel (<name>_predictor) from the bundle at PATH: the
+    bundle, a minimal runtime (no mlwb, no Textual), predict() and a <name>-predict command."""
+    built = _wheel(path, out_dir, name, version)
+    data = {"bundle": str(path), "wheel": str(built), "size": built.stat().st_size}
+
+    def text() -> str:
+        return "\n".join(
+            [
+                wrap(f"Built {built} ({built.stat().st_size:,} bytes)"),
+                f"Install it with: pip install {built}",
+            ]
+        )
 
     emit(data, as_json, text)

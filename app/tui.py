@@ -20,6 +20,7 @@ from app.errors import MlwbError, ValidationFailed
 from app.services.lifecycle import stage_statuses
 from screens.base import StageScreen
 from screens.data import DataScreen
+from screens.deploy import DeployScreen
 from screens.evaluate import EvaluateScreen
 from screens.explore import ExploreScreen
 from screens.modals import ErrorModal, HelpModal
@@ -55,6 +56,7 @@ class MlwbApp(App[None]):
         Stage.TRAIN.value: TrainScreen,
         **{stage.value: _overview(stage) for stage in list(Stage)[4:]},
         Stage.EVALUATE.value: EvaluateScreen,
+        Stage.DEPLOY.value: DeployScreen,
     }
     DEFAULT_MODE = Stage.PROBLEM.value
     BINDINGS = [

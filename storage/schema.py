@@ -181,6 +181,41 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        7,
+        "monitoring: batches scored by the production bundle and their predictions (Monitor)",
+        [
+            # One row per monitored batch; body is the full report (drift per feature, contract
+            # violations, prediction drift, performance once labels arrive, recommendation).
+            """CREATE TABLE monitor_batches (
+                id INTEGER PRIMARY KEY,
+                name VARCHAR NOT NULL,
+                source VARCHAR NOT NULL,
+                file_hash VARCHAR,
+                bundle_version INTEGER NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+                n_rows BIGINT NOT NULL,
+                n_scored BIGINT NOT NULL,
+                n_rejected BIGINT NOT NULL,
+                status VARCHAR NOT NULL,
+                drifted_share DOUBLE,
+                key_column VARCHAR,
+                decision VARCHAR,
+                decision_note VARCHAR,
+                decided_at TIMESTAMPTZ,
+                body JSON NOT NULL
+            )""",
+            # The scored rows of each batch, so labels that arrive later can be joined by key.
+            """CREATE TABLE monitor_predictions (
+                batch INTEGER NOT NULL,
+                row BIGINT NOT NULL,
+                key VARCHAR,
+                prediction VARCHAR,
+                score DOUBLE,
+                label VARCHAR
+            )""",
+        ],
+    ),
 ]
 
 LATEST_SCHEMA = MIGRATIONS[-1][0]

@@ -72,7 +72,10 @@ __all__ = [
     "MODEL",
     "Bundle",
     "Prediction",
+    "baseline_of",
     "bin_counts",
+    "contract_of",
+    "numeric_baseline",
     "build_bundle",
     "load_bundle",
 ]
@@ -94,7 +97,8 @@ TOP_LEVELS = 50
 # -- building -----------------------------------------------------------------------------------
 
 
-def _contract(X: pd.DataFrame, features: FeatureSet, task: str) -> InputContract:
+def contract_of(X: pd.DataFrame, features: FeatureSet, task: str) -> InputContract:
+    """The input contract of model-ready training rows ``X``."""
     columns: list[ColumnContract] = []
     for name in features.numeric:
         values = X[name].to_numpy(dtype=np.float64)
@@ -135,7 +139,8 @@ def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.bincount(index, minlength=len(edges) + 1)
 
 
-def _numeric_baseline(name: str, kind: Any, values: np.ndarray) -> FeatureBaseline:
+def numeric_baseline(name: str, kind: Any, values: np.ndarray) -> FeatureBaseline:
+    """Quantile bins, quantiles and moments of one numeric (or datetime-as-seconds) feature."""
     n = len(values)
     present = values[~np.isnan(values)]
     missing = n - len(present)
@@ -153,18 +158,19 @@ def _numeric_baseline(name: str, kind: Any, values: np.ndarray) -> FeatureBaseli
     return out
 
 
-def _baseline(X: pd.DataFrame, contract: InputContract) -> Baseline:
+def baseline_of(X: pd.DataFrame, contract: InputContract) -> Baseline:
+    """Training statistics of every feature of ``X`` (no raw values), for monitoring."""
     features: list[FeatureBaseline] = []
     for c in contract.columns:
         if c.kind == "numeric":
             values = X[c.name].to_numpy(dtype=np.float64)
-            features.append(_numeric_baseline(c.name, c.kind, values))
+            features.append(numeric_baseline(c.name, c.kind, values))
         elif c.kind == "datetime":
             stamps = pd.to_datetime(X[c.name])
             # Seconds since the epoch whatever the resolution (pandas 3 reads microseconds).
             since = (stamps - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
             seconds = since.to_numpy(dtype=np.float64, na_value=np.nan)
-            features.append(_numeric_baseline(c.name, c.kind, seconds.astype(np.float64)))
+            features.append(numeric_baseline(c.name, c.kind, seconds.astype(np.float64)))
         else:
             text = X[c.name].astype(str)
             n = len(text)
@@ -183,6 +189,44 @@ def _baseline(X: pd.DataFrame, contract: InputContract) -> Baseline:
                 )
             )
     return Baseline(n_rows=len(X), features=features)
+
+
+def prediction_baseline(
+    store: ProjectStore,
+    version: Any,
+    features: FeatureSet,
+    task: TaskType,
+    evaluation: Any,
+) -> tuple[FeatureBaseline | None, int]:
+    """The holdout prediction distribution of the evaluated model, and the holdout size."""
+    with store.connect() as con:
+        record = store_runs.get_model(con, evaluation.run_id)
+    if record is None:
+        return None, 0
+    model = models.load_model(store.root / record["path"], record["sha256"])
+    X, y = tr.load_part(store, version, features, task, holdout=True)
+    if not len(X):
+        return None, 0
+    scored = ev.Scored(task, y, model, X, evaluation.positive_class, evaluation.threshold)
+    if task is TaskType.MULTICLASS:
+        counts = pd.Series(scored.labels.astype(str)).value_counts(sort=True)
+        top = counts.head(TOP_LEVELS)
+        return (
+            FeatureBaseline(
+                name="prediction",
+                kind="categorical",
+                n_rows=len(X),
+                missing=0,
+                missing_rate=0.0,
+                frequencies={str(k): int(v) for k, v in top.items()},
+                other=int(counts.sum() - top.sum()),
+            ),
+            len(X),
+        )
+    values = scored.score if task is TaskType.BINARY else scored.values
+    assert values is not None
+    name = "score" if task is TaskType.BINARY else "prediction"
+    return numeric_baseline(name, "numeric", np.asarray(values, dtype=np.float64)), len(X)
 
 
 def _type_name(dtype: pl.DataType) -> str:
@@ -288,8 +332,11 @@ def build_bundle(
     features = FeatureSet.from_record(record)
     version = browse.get_version(store, run.dataset, run.version)
     X, _ = tr.load_part(store, version, features, task, holdout=False)
-    contract = _contract(X, features, task.value)
-    baseline = _baseline(X, contract)
+    contract = contract_of(X, features, task.value)
+    baseline = baseline_of(X, contract)
+    baseline.prediction, baseline.holdout_rows = prediction_baseline(
+        store, version, features, task, evaluation
+    )
     raw = raw_input(store, version, features)
     threshold = (
         evaluation.threshold if evaluation.threshold is not None else record.get("threshold")

@@ -130,6 +130,38 @@ class Scored:
             assert self.proba is not None
             self.labels = self.classes[np.argmax(self.proba, axis=1)]
 
+    @classmethod
+    def from_predictions(
+        cls,
+        task: TaskType,
+        y: np.ndarray,
+        labels: np.ndarray,
+        score: np.ndarray | None,
+        classes: np.ndarray | None,
+        positive: str | None,
+        threshold: float | None,
+    ) -> Scored:
+        """Rows scored elsewhere (a monitored batch): labels, and the positive-class
+        probability (binary) or the predicted value (regression) as ``score``."""
+        s = cls.__new__(cls)
+        s.task, s.y, s.positive, s.threshold = task, y, positive, threshold
+        s.classes, s.proba, s.score = classes, None, None
+        if task is TaskType.REGRESSION:
+            assert score is not None
+            s.values = np.asarray(score, dtype=np.float64)
+            s.labels = s.values
+            return s
+        s.labels = np.asarray(labels).astype(str)
+        if task is TaskType.BINARY and score is not None and classes is not None:
+            s.score = np.asarray(score, dtype=np.float64)
+            if np.all((s.score >= 0) & (s.score <= 1)):
+                column = int(np.flatnonzero(classes == positive)[0])
+                proba = np.empty((len(s.score), 2))
+                proba[:, column] = s.score
+                proba[:, 1 - column] = 1 - s.score
+                s.proba = proba
+        return s
+
     @property
     def truth(self) -> np.ndarray:
         """Boolean: the row is of the positive class (binary)."""
@@ -210,7 +242,7 @@ def _point_metrics(s: Scored, only: str | None) -> dict[str, float | None]:
     return out
 
 
-def _bootstrap_fns(s: Scored) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+def bootstrap_fns(s: Scored) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
     """f(counts) -> every metric per resample, for these predictions."""
     y = s.y
     if s.task is TaskType.REGRESSION:
@@ -498,7 +530,7 @@ def _segments(
     s: Scored, X: pd.DataFrame, columns: list[str], primary: str, seed: int
 ) -> list[SegmentResult]:
     out: list[SegmentResult] = []
-    fn = _bootstrap_fns
+    fn = bootstrap_fns
     for column in columns:
         if column not in X.columns:
             raise MlwbError(
@@ -713,7 +745,7 @@ def _evaluate(
     base_points = point_metrics(base)
     report(0.4, f"bootstrapping {resamples:,} resamples")
     boot = bs.bootstrap(
-        len(y), resamples, seed, {"model": _bootstrap_fns(scored), "base": _bootstrap_fns(base)}
+        len(y), resamples, seed, {"model": bootstrap_fns(scored), "base": bootstrap_fns(base)}
     )
     if stop():
         raise EvaluationCancelled("evaluation cancelled; nothing was stored")

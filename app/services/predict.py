@@ -92,7 +92,7 @@ def predict(bundle: Bundle | str | Path, data: Any) -> Prediction:
 # -- batch --------------------------------------------------------------------------------------
 
 
-def _format(path: Path, what: str) -> str:
+def file_format(path: Path, what: str) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise MlwbError(
@@ -106,7 +106,7 @@ def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _source(path: Path, fmt: str, all_varchar: bool) -> str:
+def source_sql(path: Path, fmt: str, all_varchar: bool) -> str:
     if fmt == "csv":
         extra = ", all_varchar = true" if all_varchar else ""
         return f"read_csv({_literal(path)}{extra})"
@@ -266,8 +266,8 @@ def predict_file(
     )
     if chunk_rows < 1:
         raise MlwbError("chunk_rows must be at least 1")
-    in_fmt = _format(input_path, "input")
-    out_fmt = _format(output_path, "output")
+    in_fmt = file_format(input_path, "input")
+    out_fmt = file_format(output_path, "output")
     if rejects.suffix.lower() != ".csv":
         raise MlwbError(f"the rejects file {rejects.name} must be a .csv file")
     if not input_path.is_file():
@@ -338,7 +338,7 @@ def _run(
     all_varchar: bool,
 ) -> tuple[int, int, int, int, str | None, list[str]]:
     con = duckdb.connect()
-    source = _source(input_path, in_fmt, all_varchar)
+    source = source_sql(input_path, in_fmt, all_varchar)
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
         total = int(con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0])
@@ -351,7 +351,7 @@ def _run(
             hint="check the file is complete and in the format its extension says",
         ) from exc
     columns = [str(d[0]) for d in described] if input_path.stat().st_size else []
-    absent = [c.name for c in bundle.contract.columns if c.name not in columns]
+    absent = [c for c in bundle.input_columns if c not in columns]
     if columns and absent:
         con.close()
         raise MlwbError(
@@ -360,18 +360,23 @@ def _run(
         )
     types = {str(d[0]): str(d[1]) for d in described}
     id_name = id_column(bundle, columns)
-    # Categorical columns as text, so 13 stays "13" even in a chunk with missing values.
+    # Text columns as text, so 13 stays "13" even in a chunk with missing values.
+    text = (
+        [name for name, kind in bundle.raw.columns.items() if kind == "String"]
+        if bundle.raw.columns
+        else [c.name for c in bundle.contract.columns if c.kind == "categorical"]
+    )
     casts = [
-        f'CAST("{c.name}" AS VARCHAR) AS "{c.name}"'
-        for c in bundle.contract.columns
-        if c.kind == "categorical" and c.name in types and types[c.name] != "VARCHAR"
+        f'CAST("{name}" AS VARCHAR) AS "{name}"'
+        for name in text
+        if name in types and types[name] != "VARCHAR"
     ]
     replace = f" REPLACE ({', '.join(casts)})" if casts else ""
     query = f"SELECT *{replace} FROM {source}"
     id_type = pa.string()
     writers: list[_Writer] = []
     rows_in = scored = rejected = flagged = 0
-    ignored: list[str] = [c for c in columns if c not in {x.name for x in bundle.contract.columns}]
+    ignored: list[str] = [c for c in columns if c not in bundle.known_columns]
     try:
         reader = con.sql(query).to_arrow_reader(chunk_rows)
         if id_name is not None:

@@ -245,7 +245,7 @@ def test_contract_schema(loaded: bd.Bundle, built: Path, adult: tuple[ProjectSto
 
 def test_category_cap() -> None:
     frame = pd.DataFrame({"c": [f"v{i % 1500}" for i in range(3000)]})
-    contract = bd._contract(frame, FeatureSet(target="y", categorical=["c"]), "binary")
+    contract = bd.contract_of(frame, FeatureSet(target="y", categorical=["c"]), "binary")
     c = contract.column("c")
     assert c.more_categories and len(c.categories) == 1000
     assert "enum" not in contract.json_schema()["properties"]["c"]

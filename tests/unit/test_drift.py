@@ -20,7 +20,7 @@ from scipy.stats import chisquare, ks_2samp, wasserstein_distance
 
 from app.runtime.contract import MISSING_LEVEL, Baseline, FeatureBaseline
 from app.services import drift
-from app.services.bundle import _numeric_baseline, bin_counts
+from app.services.bundle import bin_counts, numeric_baseline
 
 EDGES = [float(e) for e in range(11)]
 CENTRES = np.arange(10) + 0.5
@@ -46,7 +46,7 @@ def _hand_numeric(counts: np.ndarray = REF_INNER, name: str = "x") -> FeatureBas
 def _normal_baseline(seed: int = 0, n: int = 20_000, name: str = "x") -> FeatureBaseline:
     values = np.random.default_rng(seed).normal(10.0, 2.0, size=n)
     values[::50] = np.nan  # 2 % missing
-    return _numeric_baseline(name, "numeric", values)
+    return numeric_baseline(name, "numeric", values)
 
 
 LEVELS = {"a": 5_000, "b": 3_000, "c": 1_500, "d": 400, "e": 100}
@@ -76,7 +76,7 @@ def _sample_categorical(n: int, seed: int) -> np.ndarray:
 def test_training_data_counts_into_its_own_baseline_bins() -> None:
     values = np.random.default_rng(1).gamma(2.0, 3.0, size=5_000)
     values[::7] = np.nan
-    fb = _numeric_baseline("g", "numeric", values)
+    fb = numeric_baseline("g", "numeric", values)
     hist = drift.batch_histogram(fb, pd.Series(values))
     assert hist.counts == fb.counts
     assert hist.missing == fb.missing
@@ -159,7 +159,7 @@ def test_wasserstein_equals_scipy_with_mass_at_bin_midpoints() -> None:
 def test_wasserstein_of_continuous_data_is_within_the_binning_tolerance() -> None:
     rng = np.random.default_rng(3)
     train = rng.normal(size=50_000)
-    fb = _numeric_baseline("x", "numeric", train)
+    fb = numeric_baseline("x", "numeric", train)
     batch = rng.normal(0.5, 1.0, size=50_000)
     fd = drift.feature_drift(fb, batch)
     assert fb.std is not None
@@ -332,7 +332,7 @@ def test_all_missing_batch_flags_the_missing_rate() -> None:
 
 
 def test_constant_baseline_column() -> None:
-    fb = _numeric_baseline("k", "numeric", np.full(1_000, 5.0))
+    fb = numeric_baseline("k", "numeric", np.full(1_000, 5.0))
     assert len(set(fb.edges)) == 1 and fb.std == 0
     same = drift.feature_drift(fb, np.full(300, 5.0))
     assert not same.drifted
@@ -343,7 +343,7 @@ def test_constant_baseline_column() -> None:
 
 
 def test_baseline_without_values() -> None:
-    fb = _numeric_baseline("none", "numeric", np.full(100, np.nan))
+    fb = numeric_baseline("none", "numeric", np.full(100, np.nan))
     fd = drift.feature_drift(fb, np.array([1.0, 2.0, np.nan]))
     assert fd.value("psi") is None
     assert fd.value("missing_rate_change") == pytest.approx(2 / 3)
@@ -353,7 +353,7 @@ def test_baseline_without_values() -> None:
 def test_datetime_features_are_measured_not_flagged() -> None:
     train = pd.Series(pd.date_range("2011-01-01", "2011-03-31", freq="h"))
     seconds = drift.numeric_values("datetime", train)
-    fb = _numeric_baseline("when", "datetime", seconds)
+    fb = numeric_baseline("when", "datetime", seconds)
     later = pd.Series(pd.date_range("2011-07-01", "2011-07-31", freq="h"))
     fd = drift.feature_drift(fb, later)
     assert fd.value("out_of_range") == 1.0
@@ -434,3 +434,34 @@ def test_class_drift() -> None:
     assert not same.drifted
     moved = drift.class_drift(reference, rng.choice(["<=50K", ">50K"], p=[0.4, 0.6], size=800))
     assert moved.drifted and moved.statistics["psi"].exceeded
+
+
+@pytest.mark.parametrize(
+    "edges",
+    [
+        [0.0, 1.0, 2.0, 2.0, 2.0, 3.0, 5.0, 5.0],  # tied edges, as quantiles of integer data
+        [2.0, 2.0],
+        [4.0],
+        [0.0, 3.0, 1.0, 5.0],  # not ascending: the binary search decides
+    ],
+)
+def test_fast_bin_counts_equal_the_bundle_binning(edges: list[float]) -> None:
+    x = np.random.default_rng(51).integers(-2, 8, size=3_000).astype(np.float64)
+    x[::9] = np.nan
+    present = x[~np.isnan(x)]
+    e = np.asarray(edges)
+    assert drift._bin_counts(x, e, len(present)).tolist() == bin_counts(present, e).tolist()
+
+
+@pytest.mark.parametrize("dtype", ["str", "object", "category"])
+def test_unseen_levels_are_ranked_as_value_counts_ranks_them(dtype: str) -> None:
+    """Counting distinct levels (not rows) keeps ``value_counts``' order, ties included."""
+    fb = _categorical()
+    rows = [f"new{i % 23}" for i in range(2_300)][::-1] + ["a", "b", MISSING_LEVEL, None] * 5
+    values = pd.Series(rows, dtype=dtype)
+    hist = drift.batch_histogram(fb, values)
+    text = pd.Series([r for r in rows if r is not None and r != MISSING_LEVEL])
+    expected = text[~text.isin(LEVELS)].value_counts(sort=True).head(drift.UNSEEN_SHOWN)
+    assert list(hist.unseen_levels.items()) == list(expected.items())
+    assert hist.unseen == 2_300 and hist.missing == 10
+    assert hist.counts == [5, 5, 0, 0, 0, 2_300]

@@ -1,0 +1,780 @@
+"""Monitoring: new batches scored by the production bundle and compared with its baseline.
+
+``add_batch`` reads a CSV, Parquet or NDJSON file in chunks (bounded memory for the rows),
+replays the bundle's row-wise recipe and checks every row against the contract (the same
+``Bundle.predict`` as ``mlwb predict`` and the server), scores the valid rows, and compares the
+features the model read with the bundle's training baseline (``drift``: statistics only, the
+training data is never needed). Contract breaks are counted per column; the prediction
+distribution is compared with the holdout's; labels in the batch (or arriving later through
+``add_labels``) give the primary metric with a bootstrap interval against the evaluation.
+
+The batch's status (ok / warn / alert) comes from named levels (``app.domain.monitor``): the
+importance-weighted share of drifted features, the share of rejected rows, the metric against
+the charter, and scoring latency against a latency constraint. A recommendation (retrain,
+inspect upstream data, accept as the new normal) says what to do; ``decide`` records what the
+user chose. A failed batch stores nothing but an event saying why.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from app.domain.metrics import LATENCY_METRIC, TaskType
+from app.domain.monitor import (
+    ALERT_SHARE,
+    REJECT_ALERT,
+    REJECT_WARN,
+    WARN_SHARE,
+    BatchReport,
+    ColumnViolations,
+    Decision,
+    MonitorBatch,
+    Performance,
+    Reason,
+    Status,
+    Violations,
+)
+from app.errors import MlwbError
+from app.runtime.contract import MISSING_LEVEL
+from app.services import bootstrap as bs
+from app.services import drift, problem, registry
+from app.services import evaluation as ev
+from app.services.bundle import Bundle, load_bundle
+from app.services.ingest import file_sha256
+from app.services.predict import file_format, id_column, source_sql
+from storage import monitor as store_monitor
+from storage import repositories as repo
+from storage.db import ProjectStore
+
+STAGE = "monitor"
+CHUNK_ROWS = 100_000
+RESAMPLES = 500
+"""Bootstrap resamples for a batch's metric interval (a batch is scored often: fewer than the
+evaluation's 1,000, still a stable 95 % interval)."""
+SEED = 0
+
+Progress = Callable[[float, str], None]
+Stop = Callable[[], bool]
+
+
+class MonitorCancelled(MlwbError):
+    """The user stopped adding a batch; nothing was stored."""
+
+
+def _nothing(fraction: float, text: str) -> None:
+    return None
+
+
+def _never() -> bool:
+    return False
+
+
+# -- the production bundle ----------------------------------------------------------------------
+
+
+def production(store: ProjectStore) -> tuple[int, Bundle]:
+    """The production version number and its loaded bundle."""
+    versions = registry.list_versions(store)
+    current = next((v for v in versions if "production" in v.aliases), None)
+    path = registry.production_bundle(store)
+    if current is None or path is None:
+        raise MlwbError(
+            "there is no production bundle to monitor with yet",
+            hint="deploy one and promote it (Deploy stage: mlwb deploy, then "
+            "mlwb registry promote VERSION)",
+        )
+    return current.version, load_bundle(path)
+
+
+def _importance(store: ProjectStore, bundle: Bundle) -> dict[str, float]:
+    evaluation = ev.latest(store, bundle.metadata.run_id)
+    if evaluation is None or not evaluation.importance:
+        return {}
+    return {i.feature: max(float(i.mean), 0.0) for i in evaluation.importance}
+
+
+# -- reading and scoring a file in chunks -------------------------------------------------------
+
+
+class _Accumulated:
+    """What the chunks add up to."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.features: dict[str, list[np.ndarray]] = {c.name: [] for c in bundle.contract.columns}
+        self.predictions: list[np.ndarray] = []
+        self.scores: list[np.ndarray] = []
+        self.rows: list[np.ndarray] = []
+        self.keys: list[np.ndarray] = []
+        self.labels: list[np.ndarray] = []
+        self.reasons: list[str] = []
+        self.flags: list[str] = []
+        self.n_rows = 0
+        self.seconds = 0.0
+
+    def add(self, frame: pd.DataFrame, key: str | None, label: str | None, offset: int) -> None:
+        started = time.perf_counter()
+        result = self.bundle.predict(frame)
+        self.seconds += time.perf_counter() - started
+        preds = result.predictions
+        positions = preds["row"].to_numpy(dtype=np.int64)
+        if result.features is not None:
+            for c in self.bundle.contract.columns:
+                values = result.features[c.name].to_numpy()
+                if c.kind == "categorical":
+                    values = np.where(values == MISSING_LEVEL, None, values).astype(object)
+                self.features[c.name].append(values)
+        self.predictions.append(preds["prediction"].astype(str).to_numpy(dtype=object))
+        score = preds["probability"] if "probability" in preds else preds["prediction"]
+        self.scores.append(pd.to_numeric(score, errors="coerce").to_numpy(dtype=np.float64))
+        self.rows.append(positions + offset)
+        if key is not None:
+            self.keys.append(frame[key].astype(str).to_numpy(dtype=object)[positions])
+        if label is not None:
+            self.labels.append(frame[label].to_numpy(dtype=object)[positions])
+        self.reasons.extend(result.rejects["reason"].tolist())
+        self.flags.extend(f for f in preds["flags"].tolist() if f)
+        self.n_rows += len(frame)
+
+    def column(self, name: str) -> np.ndarray:
+        parts = self.features[name]
+        return np.concatenate(parts) if parts else np.array([], dtype=object)
+
+    def joined(self, parts: list[np.ndarray], dtype: Any = object) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.array([], dtype=dtype)
+
+
+def _read(
+    bundle: Bundle,
+    path: Path,
+    label: str | None,
+    key: str | None,
+    on_progress: Progress,
+    should_stop: Stop,
+) -> tuple[_Accumulated, list[str], list[str], str | None]:
+    """The scored chunks, the extra columns, the optional raw columns absent, the key."""
+    fmt = file_format(path, "batch")
+    con = duckdb.connect()
+    try:
+        for all_varchar in (False, True):
+            source = source_sql(path, fmt, all_varchar)
+            try:
+                described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+                total = int(con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0])
+                break
+            except duckdb.Error as exc:
+                if fmt != "csv" or all_varchar:
+                    raise MlwbError(
+                        f"cannot read {path.name} as {fmt.upper()}: {str(exc).splitlines()[0]}",
+                        hint="check the file is complete and in the format its extension says",
+                    ) from exc
+        columns = [str(d[0]) for d in described] if path.stat().st_size else []
+        if not columns or total == 0:
+            raise MlwbError(
+                f"{path.name} has no rows to monitor", hint="give a file with at least one row"
+            )
+        if label is not None and label not in columns:
+            raise MlwbError(
+                f"{path.name} has no label column {label!r}",
+                hint="columns are: " + ", ".join(columns[:20]),
+            )
+        if key is not None and key not in columns:
+            raise MlwbError(
+                f"{path.name} has no key column {key!r}",
+                hint="columns are: " + ", ".join(columns[:20]),
+            )
+        absent = [c for c in bundle.input_columns if c not in columns]
+        if absent:
+            raise MlwbError(
+                f"{path.name} is missing column(s) the model needs: " + ", ".join(absent),
+                hint="the bundle's raw_input.json and contract list every column a row needs",
+            )
+        key = key or id_column(bundle, columns)
+        types = {str(d[0]): str(d[1]) for d in described}
+        text = [n for n, kind in bundle.raw.columns.items() if kind == "String"] or [
+            c.name for c in bundle.contract.columns if c.kind == "categorical"
+        ]
+        casts = [
+            f'CAST("{n}" AS VARCHAR) AS "{n}"' for n in text if n in types and types[n] != "VARCHAR"
+        ]
+        replace = f" REPLACE ({', '.join(casts)})" if casts else ""
+        acc = _Accumulated(bundle)
+        reader = con.sql(f"SELECT *{replace} FROM {source}").to_arrow_reader(CHUNK_ROWS)
+        on_progress(0.02, f"scoring {total:,} rows")
+        while True:
+            if should_stop():
+                raise MonitorCancelled("adding the batch was cancelled; nothing was stored")
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except (OSError, pa.ArrowException, duckdb.Error) as exc:
+                raise MlwbError(
+                    f"cannot read {path.name}: {str(exc).splitlines()[0]}",
+                    hint="check the file is complete and well formed (try all-text columns)",
+                ) from exc
+            acc.add(batch.to_pandas(), key, label, acc.n_rows)
+            on_progress(0.02 + 0.7 * acc.n_rows / total, f"{acc.n_rows:,} of {total:,} rows scored")
+        extra = [c for c in columns if c not in bundle.known_columns and c not in {label, key}]
+        target = bundle.contract.target
+        absent = [c for c in bundle.raw.columns if c not in columns and c != target]
+        return acc, extra, absent, key
+    finally:
+        con.close()
+
+
+# -- contract violations ------------------------------------------------------------------------
+
+_REASON = re.compile(r"^(?P<column>.+?): (?P<what>.*)$")
+_FLAG = re.compile(r"^(?P<column>.+?)=.* (?P<what>below training min|above training max|not seen)")
+
+
+def _violations(
+    acc: _Accumulated,
+    extra: list[str],
+    absent: list[str],
+    rates: dict[str, tuple[float | None, float]],
+) -> Violations:
+    by_column: dict[str, ColumnViolations] = {}
+
+    def of(name: str) -> ColumnViolations:
+        if name not in by_column:
+            by_column[name] = ColumnViolations(column=name)
+        return by_column[name]
+
+    other = 0
+    for joined in acc.reasons:
+        for part in joined.split("; "):
+            match = _REASON.match(part)
+            if match is None:
+                other += 1
+            elif match["what"].startswith("missing"):
+                of(match["column"]).missing_not_allowed += 1
+            else:
+                of(match["column"]).type_failures += 1
+    for joined in acc.flags:
+        for part in joined.split("; "):
+            match = _FLAG.match(part)
+            if match is None:
+                continue
+            if match["what"] == "not seen":
+                of(match["column"]).unseen += 1
+            else:
+                of(match["column"]).out_of_range += 1
+    for name, (rate, base) in rates.items():
+        v = of(name)
+        v.missing_rate, v.baseline_missing_rate = rate, base
+    return Violations(
+        missing_columns=absent,
+        extra_columns=extra,
+        columns=sorted(by_column.values(), key=lambda v: (-v.total, v.column)),
+        rejected_rows=len(acc.reasons),
+        other_rejects=other,
+    )
+
+
+# -- performance --------------------------------------------------------------------------------
+
+
+def _normalise_labels(labels: np.ndarray, classes: list[str]) -> tuple[np.ndarray, int, str]:
+    """Labels as text matched to the model's classes: surrounding spaces and a trailing dot
+    (``>50K.``) are dropped when that makes a label a known class. Returns the labels (None
+    where missing or unknown), the count of unknown ones and a note."""
+    text = pd.Series(labels, dtype=object).map(lambda v: None if pd.isna(v) else str(v).strip())
+    known = set(classes)
+    fixed = text.map(lambda v: v if v is None or v in known else v.rstrip(".").strip())
+    changed = int(((fixed != text) & fixed.isin(known)).sum())
+    unknown = fixed.notna() & ~fixed.isin(known)
+    n_unknown = int(unknown.sum())
+    fixed[unknown] = None
+    notes = []
+    if changed:
+        notes.append(f"{changed:,} label(s) read after dropping a trailing '.'")
+    if n_unknown:
+        shown = ", ".join(repr(v) for v in text[unknown].unique()[:3])
+        notes.append(f"{n_unknown:,} label(s) are no class the model knows ({shown}); left out")
+    return fixed.to_numpy(dtype=object), n_unknown, "; ".join(notes)
+
+
+def performance(
+    bundle: Bundle,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    scores: np.ndarray,
+    store: ProjectStore,
+) -> tuple[Performance | None, str]:
+    """The primary metric on the labelled rows with a bootstrap interval, or None."""
+    meta = bundle.metadata
+    task = TaskType(meta.task)
+    version = problem.current_charter(store)
+    charter = version.charter if version else None
+    primary = charter.primary_metric if charter else next(iter(meta.metrics), None)
+    if primary is None:
+        return None, "no primary metric to compute"
+    note = ""
+    if task is TaskType.REGRESSION:
+        y = pd.to_numeric(pd.Series(labels, dtype=object), errors="coerce").to_numpy(
+            dtype=np.float64
+        )
+        keep = ~np.isnan(y)
+    else:
+        classes = [str(c) for c in np.asarray(bundle.model.classes_)]
+        y, _, note = _normalise_labels(labels, classes)
+        keep = pd.notna(pd.Series(y, dtype=object)).to_numpy(dtype=bool)
+    y = y[keep]
+    if len(y) == 0:
+        return None, note or "no labelled rows"
+    classes_arr = np.asarray(bundle.model.classes_).astype(str) if task.is_classification else None
+    scored = ev.Scored.from_predictions(
+        task,
+        y.astype(str) if task.is_classification else y,
+        predictions[keep],
+        scores[keep],
+        classes_arr,
+        meta.positive_class,
+        meta.threshold,
+    )
+    point = ev.point_metrics(scored, only=primary).get(primary)
+    low = high = None
+    if point is not None and len(y) >= 2:
+        samples = bs.bootstrap(len(y), RESAMPLES, SEED, {"m": ev.bootstrap_fns(scored)})["m"]
+        if primary in samples:
+            low, high = bs.percentile_interval(samples[primary], ev.CONFIDENCE)
+    base = meta.metrics.get(primary)
+    higher = ev.higher_is_better(primary)
+    threshold = charter.threshold if charter else float("nan")
+    meets = None
+    if point is not None and charter is not None:
+        meets = point >= threshold if higher else point <= threshold
+    if task.is_classification:
+        shares = pd.Series(y).value_counts(normalize=True)
+        distribution = {str(k): float(v) for k, v in shares.items()}
+    else:
+        distribution = {"mean": float(np.mean(y)), "std": float(np.std(y))}
+    return (
+        Performance(
+            metric=primary,
+            label=ev.metric_label(primary),
+            higher_is_better=higher,
+            value=point,
+            low=low,
+            high=high,
+            n_labelled=len(y),
+            resamples=RESAMPLES,
+            baseline=base.value if base else None,
+            baseline_low=base.low if base else None,
+            baseline_high=base.high if base else None,
+            threshold=threshold,
+            meets_threshold=meets,
+            label_distribution=distribution,
+        ),
+        note,
+    )
+
+
+# -- status and recommendation ------------------------------------------------------------------
+
+
+def judge(report: BatchReport, n_rows: int, store: ProjectStore) -> BatchReport:
+    """Set the report's status, reasons and recommendation from the named levels."""
+    reasons: list[Reason] = []
+    d = report.drift
+    share = d.weighted_drifted_share if d.weighted_drifted_share is not None else d.drifted_share
+    how = "importance-weighted " if d.weighted_drifted_share is not None else ""
+    if share is not None and d.n_drifted:
+        names = ", ".join(report.top_features[:5])
+        level = (
+            Status.ALERT
+            if share >= ALERT_SHARE
+            else Status.WARN
+            if share >= WARN_SHARE
+            else Status.OK
+        )
+        reasons.append(
+            Reason(
+                status=level,
+                text=f"{d.n_drifted} of {d.n_assessed} features drifted ({how}share "
+                f"{share:.0%}; warn at {WARN_SHARE:.0%}, alert at {ALERT_SHARE:.0%}): {names}",
+            )
+        )
+    rejected = report.violations.rejected_rows
+    if n_rows and rejected:
+        rate = rejected / n_rows
+        level = (
+            Status.ALERT
+            if rate >= REJECT_ALERT
+            else Status.WARN
+            if rate >= REJECT_WARN
+            else Status.OK
+        )
+        reasons.append(
+            Reason(status=level, text=f"{rejected:,} rows ({rate:.1%}) break the contract")
+        )
+    if report.prediction_drift is not None and report.prediction_drift.drifted:
+        reasons.append(
+            Reason(status=Status.WARN, text="the prediction distribution moved from the holdout's")
+        )
+    perf = report.performance
+    if perf is not None and perf.value is not None:
+        if perf.meets_threshold is False:
+            reasons.append(
+                Reason(
+                    status=Status.ALERT,
+                    text=f"{perf.label} {perf.value:.3f} misses the charter's "
+                    f"{'>=' if perf.higher_is_better else '<='} {perf.threshold:g}",
+                )
+            )
+        elif perf.baseline_low is not None and perf.high is not None and perf.low is not None:
+            worse = (
+                perf.high < perf.baseline_low
+                if perf.higher_is_better
+                else perf.low > (perf.baseline_high or float("inf"))
+            )
+            if worse:
+                reasons.append(
+                    Reason(
+                        status=Status.WARN,
+                        text=f"{perf.label} {perf.value:.3f} is below the holdout's interval",
+                    )
+                )
+    version = problem.current_charter(store)
+    if version is not None and report.latency_ms_per_1000 is not None:
+        for c in version.charter.constraints:
+            if c.metric == LATENCY_METRIC and report.latency_ms_per_1000 / 1000 > c.value:
+                reasons.append(
+                    Reason(
+                        status=Status.WARN,
+                        text=f"scoring took {report.latency_ms_per_1000 / 1000:.2f} ms per row "
+                        f"(constraint {c.text()})",
+                    )
+                )
+    status = max((r.status for r in reasons), key=lambda s: s.rank, default=Status.OK)
+    recommendation, text = _recommend(status, reasons, report)
+    return report.model_copy(
+        update={
+            "status": status,
+            "reasons": sorted(reasons, key=lambda r: -r.status.rank),
+            "recommendation": recommendation,
+            "recommendation_text": text,
+        }
+    )
+
+
+def _recommend(
+    status: Status, reasons: list[Reason], report: BatchReport
+) -> tuple[Decision | None, str]:
+    perf = report.performance
+    if status is Status.OK:
+        return None, "nothing to do: the batch looks like the training data"
+    if perf is not None and perf.meets_threshold is False:
+        return Decision.RETRAIN, (
+            "retrain: the model misses the charter on this batch's labels (Retrain stage)"
+        )
+    if report.violations.rejected_rows and any("contract" in r.text for r in reasons):
+        return Decision.INSPECT, (
+            "inspect upstream data: rows break the contract (see the violations per column)"
+        )
+    if perf is not None and perf.meets_threshold:
+        return Decision.ACCEPT, (
+            "accept as the new normal: the inputs moved but the model still meets the charter"
+        )
+    return Decision.INSPECT, (
+        "inspect the drifted features upstream, and add labels (mlwb monitor labels) to see "
+        "whether performance suffers"
+    )
+
+
+# -- adding a batch -----------------------------------------------------------------------------
+
+
+def add_batch(
+    store: ProjectStore,
+    path: str | Path,
+    name: str | None = None,
+    label_column: str | None = None,
+    key_column: str | None = None,
+    on_progress: Progress | None = None,
+    should_stop: Stop | None = None,
+) -> MonitorBatch:
+    """Score ``path`` with the production bundle, measure drift and store the batch."""
+    path = Path(path)
+    report_progress = on_progress or _nothing
+    stop = should_stop or _never
+    started = time.perf_counter()
+    try:
+        if not path.is_file():
+            raise MlwbError(f"there is no batch file {path}", hint="check the path")
+        version, bundle = production(store)
+        file_hash = file_sha256(path)
+        acc, extra, absent, key = _read(
+            bundle, path, label_column, key_column, report_progress, stop
+        )
+        report_progress(0.75, "measuring drift")
+        violations = (extra, absent)
+        batch = _build(
+            store, bundle, version, acc, violations, key, label_column, path, name, file_hash
+        )
+        report_progress(0.9, "storing the batch")
+        batch.report.seconds = time.perf_counter() - started
+        _store(store, batch, acc)
+    except MlwbError as exc:
+        with store.transaction() as con:
+            repo.record_event(
+                con,
+                STAGE,
+                "add_failed",
+                f"batch {path.name} was not added: {exc.message}",
+                {"path": str(path), "error": exc.message, "hint": exc.hint},
+            )
+        raise
+    report_progress(1.0, f"batch {batch.id} stored: {batch.status.value}")
+    return batch
+
+
+def _build(
+    store: ProjectStore,
+    bundle: Bundle,
+    version: int,
+    acc: _Accumulated,
+    columns: tuple[list[str], list[str]],
+    key: str | None,
+    label: str | None,
+    path: Path,
+    name: str | None,
+    file_hash: str,
+) -> MonitorBatch:
+    frame = pd.DataFrame({c.name: acc.column(c.name) for c in bundle.contract.columns})
+    importance = _importance(store, bundle)
+    batch_drift = drift.batch_drift(bundle.baseline, frame, importance or None)
+    rates = {
+        f.name: (f.missing_rate, f.baseline_missing_rate)
+        for f in batch_drift.features
+        if f.missing_rate is not None and abs(f.missing_rate - f.baseline_missing_rate) >= 0.01
+    }
+    violations = _violations(acc, *columns, rates)
+    predictions = acc.joined(acc.predictions)
+    scores = acc.joined(acc.scores, np.float64)
+    prediction_drift = None
+    reference = bundle.baseline.prediction
+    if reference is not None and len(predictions):
+        values = predictions if reference.kind == "categorical" else scores
+        prediction_drift = drift.feature_drift(reference, values)
+    perf = None
+    note = ""
+    if label is not None:
+        perf, note = performance(bundle, acc.joined(acc.labels), predictions, scores, store)
+    n_scored = len(predictions)
+    report = BatchReport(
+        drift=batch_drift,
+        prediction_drift=prediction_drift,
+        violations=violations,
+        performance=perf,
+        latency_ms_per_1000=acc.seconds / acc.n_rows * 1e6 if acc.n_rows else None,
+        status=Status.OK,
+        top_features=list(batch_drift.drifted_features)[:10],
+        importance=importance,
+    )
+    report = judge(report, acc.n_rows, store)
+    if note:
+        report.reasons.append(Reason(status=Status.OK, text=note))
+    with store.connect() as con:
+        batch_id = store_monitor.next_id(con)
+    return MonitorBatch(
+        id=batch_id,
+        name=name or path.stem,
+        source=str(path),
+        file_hash=file_hash,
+        bundle_version=version,
+        n_rows=acc.n_rows,
+        n_scored=n_scored,
+        n_rejected=acc.n_rows - n_scored,
+        status=report.status,
+        drifted_share=batch_drift.drifted_share,
+        key_column=key,
+        report=report,
+    )
+
+
+def _store(store: ProjectStore, batch: MonitorBatch, acc: _Accumulated) -> None:
+    labels = acc.joined(acc.labels) if acc.labels else None
+    keys = acc.joined(acc.keys) if acc.keys else None
+    rows = pd.DataFrame(
+        {
+            "batch": np.full(batch.n_scored, batch.id, dtype=np.int32),
+            "row": acc.joined(acc.rows, np.int64) + 1,
+            "key": keys if keys is not None else np.full(batch.n_scored, None, dtype=object),
+            "prediction": acc.joined(acc.predictions),
+            "score": acc.joined(acc.scores, np.float64),
+            "label": (
+                pd.Series(labels, dtype=object).map(lambda v: None if pd.isna(v) else str(v))
+                if labels is not None
+                else np.full(batch.n_scored, None, dtype=object)
+            ),
+        }
+    )
+    with store.transaction() as con:
+        store_monitor.insert_batch(con, batch)
+        con.register("monitor_rows", rows)
+        con.execute("INSERT INTO monitor_predictions SELECT * FROM monitor_rows")
+        con.unregister("monitor_rows")
+        repo.record_event(
+            con,
+            STAGE,
+            "add",
+            f"batch {batch.id} ({batch.name}, {batch.n_rows:,} rows): {batch.status.value}"
+            + (
+                f"; recommend {batch.report.recommendation.value}"
+                if batch.report.recommendation
+                else ""
+            ),
+            {
+                "batch": batch.id,
+                "status": batch.status.value,
+                "bundle_version": batch.bundle_version,
+                "drifted": batch.report.top_features,
+                "rejected": batch.n_rejected,
+            },
+        )
+
+
+# -- late labels, decisions, reading ------------------------------------------------------------
+
+
+def add_labels(
+    store: ProjectStore,
+    batch_id: int,
+    path: str | Path,
+    key: str,
+    label_column: str | None = None,
+) -> MonitorBatch:
+    """Join labels that arrived later (``key`` -> label) to a batch's scored rows and compute
+    its performance. The label column defaults to the charter's target."""
+    path = Path(path)
+    batch = get_batch(store, batch_id)
+    if batch.key_column is None:
+        raise MlwbError(
+            f"batch {batch_id} was added without a key column, so labels cannot be joined",
+            hint="add the batch again with --key ID (its ID column)",
+        )
+    fmt = file_format(path, "labels")
+    if not path.is_file():
+        raise MlwbError(f"there is no labels file {path}", hint="check the path")
+    version, bundle = production(store)
+    label = label_column or bundle.contract.target
+    con = duckdb.connect()
+    try:
+        frame = con.execute(f"SELECT * FROM {source_sql(path, fmt, True)}").df()
+    except duckdb.Error as exc:
+        raise MlwbError(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from exc
+    finally:
+        con.close()
+    for needed, what in ((key, "key"), (label, "label")):
+        if needed not in frame.columns:
+            raise MlwbError(
+                f"{path.name} has no {what} column {needed!r}",
+                hint="columns are: " + ", ".join(map(str, frame.columns[:20])),
+            )
+    labels = frame[[key, label]].dropna(subset=[key]).drop_duplicates(subset=[key], keep="last")
+    labels[key] = labels[key].astype(str).str.strip()
+    with store.connect() as con:
+        scored = con.execute(
+            "SELECT key, prediction, score FROM monitor_predictions WHERE batch = ? ORDER BY row",
+            [batch_id],
+        ).df()
+    merged = scored.merge(labels, how="left", left_on="key", right_on=key)
+    matched = int(merged[label].notna().sum())
+    unmatched = len(labels) - int(labels[key].isin(scored["key"]).sum())
+    if matched == 0:
+        raise MlwbError(
+            f"none of the {len(labels):,} keys in {path.name} match a row of batch {batch_id}",
+            hint=f"the batch's key column is {batch.key_column!r}; check the keys are the same IDs",
+        )
+    perf, note = performance(
+        bundle,
+        merged[label].to_numpy(dtype=object),
+        merged["prediction"].astype(str).to_numpy(dtype=object),
+        merged["score"].to_numpy(dtype=np.float64),
+        store,
+    )
+    if perf is not None:
+        perf.unmatched_keys = unmatched
+    report = batch.report.model_copy(update={"performance": perf})
+    report = judge(report, batch.n_rows, store)
+    if note:
+        report.reasons.append(Reason(status=Status.OK, text=note))
+    if unmatched:
+        report.reasons.append(
+            Reason(status=Status.OK, text=f"{unmatched:,} label key(s) matched no scored row")
+        )
+    updated = batch.model_copy(update={"report": report, "status": report.status})
+    with store.transaction() as con:
+        con.register("label_rows", merged[["key", label]].rename(columns={label: "label"}))
+        con.execute(
+            "UPDATE monitor_predictions SET label = CAST(l.label AS VARCHAR) FROM label_rows l "
+            "WHERE monitor_predictions.batch = ? AND monitor_predictions.key = l.key "
+            "AND l.label IS NOT NULL",
+            [batch_id],
+        )
+        con.unregister("label_rows")
+        store_monitor.update_report(con, updated)
+        repo.record_event(
+            con,
+            STAGE,
+            "labels",
+            f"labels for batch {batch_id}: {matched:,} rows matched; {updated.status.value}",
+            {"batch": batch_id, "matched": matched, "unmatched": unmatched, "path": str(path)},
+        )
+    return updated
+
+
+def decide(store: ProjectStore, batch_id: int, decision: str, note: str = "") -> MonitorBatch:
+    """Record what the user decided about a batch's recommendation."""
+    try:
+        choice = Decision(decision)
+    except ValueError as exc:
+        raise MlwbError(
+            f"unknown decision {decision!r}",
+            hint="choose one of: " + ", ".join(d.value for d in Decision),
+        ) from exc
+    batch = get_batch(store, batch_id)
+    with store.transaction() as con:
+        store_monitor.set_decision(con, batch_id, choice.value, note.strip() or None)
+        repo.record_event(
+            con,
+            STAGE,
+            "decide",
+            f"batch {batch_id}: decided to {choice.value}"
+            + (f" ({note.strip()})" if note.strip() else ""),
+            {
+                "batch": batch_id,
+                "decision": choice.value,
+                "recommended": batch.report.recommendation,
+                "note": note,
+            },
+        )
+    return get_batch(store, batch_id)
+
+
+def list_batches(store: ProjectStore) -> list[MonitorBatch]:
+    """Every monitored batch, oldest first."""
+    with store.connect() as con:
+        if repo.count_rows(con, "monitor_batches") is None:
+            return []
+        return store_monitor.list_batches(con)
+
+
+def get_batch(store: ProjectStore, batch_id: int) -> MonitorBatch:
+    with store.connect() as con:
+        found = store_monitor.get_batch(con, batch_id)
+    if found is None:
+        raise MlwbError(f"there is no batch {batch_id}", hint="list batches: mlwb monitor list")
+    return found
