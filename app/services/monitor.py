@@ -417,7 +417,11 @@ def judge(report: BatchReport, n_rows: int, store: ProjectStore) -> BatchReport:
             else Status.OK
         )
         reasons.append(
-            Reason(status=level, text=f"{rejected:,} rows ({rate:.1%}) break the contract")
+            Reason(
+                status=level,
+                text=f"{rejected:,} row{'s' if rejected != 1 else ''} ({rate:.1%}) "
+                "break the contract",
+            )
         )
     if report.prediction_drift is not None and report.prediction_drift.drifted:
         reasons.append(
