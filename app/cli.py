@@ -217,7 +217,15 @@ from app import cli_eda  # noqa: E402  (registers the `eda` group)
 cli.add_command(cli_eda.eda)
 
 # cli_clean adds the recipe commands to `data`; the others register their stage commands.
-from app import cli_clean, cli_deploy, cli_evaluate, cli_predict, cli_train  # noqa: E402,F401
+from app import (  # noqa: E402,F401
+    cli_clean,
+    cli_deploy,
+    cli_evaluate,
+    cli_monitor,
+    cli_predict,
+    cli_serve,
+    cli_train,
+)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,9 @@ BENCHMARKS = {
     "profile": "bench.profile",
     "train": "bench.train",
     "evaluate": "bench.evaluate",
+    "deploy": "bench.deploy",
+    "serve": "bench.serve",
+    "monitor": "bench.monitor",
 }
 
 

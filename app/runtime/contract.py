@@ -139,9 +139,9 @@ class Baseline(BaseModel):
     n_rows: int
     features: list[FeatureBaseline]
     prediction: FeatureBaseline | None = None
-    """The holdout predictions: positive-class scores (binary) or predicted values
-    (regression) in quantile bins, or predicted class frequencies (multiclass)."""
-    holdout_rows: int = 0
+    """The model's predictions on the training rows: positive-class scores (binary) or
+    predicted values (regression) in quantile bins, or predicted class frequencies."""
+    prediction_rows: int = 0
 
 
 class MetricValue(BaseModel):

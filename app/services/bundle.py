@@ -198,13 +198,14 @@ def prediction_baseline(
     task: TaskType,
     evaluation: Any,
 ) -> tuple[FeatureBaseline | None, int]:
-    """The holdout prediction distribution of the evaluated model, and the holdout size."""
+    """The model's prediction distribution on its training rows (the rows the feature
+    baselines describe, so batches like them show no prediction drift), and the row count."""
     with store.connect() as con:
         record = store_runs.get_model(con, evaluation.run_id)
     if record is None:
         return None, 0
     model = models.load_model(store.root / record["path"], record["sha256"])
-    X, y = tr.load_part(store, version, features, task, holdout=True)
+    X, y = tr.load_part(store, version, features, task, holdout=False)
     if not len(X):
         return None, 0
     scored = ev.Scored(task, y, model, X, evaluation.positive_class, evaluation.threshold)
@@ -334,7 +335,7 @@ def build_bundle(
     X, _ = tr.load_part(store, version, features, task, holdout=False)
     contract = contract_of(X, features, task.value)
     baseline = baseline_of(X, contract)
-    baseline.prediction, baseline.holdout_rows = prediction_baseline(
+    baseline.prediction, baseline.prediction_rows = prediction_baseline(
         store, version, features, task, evaluation
     )
     raw = raw_input(store, version, features)

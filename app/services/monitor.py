@@ -425,7 +425,9 @@ def judge(report: BatchReport, n_rows: int, store: ProjectStore) -> BatchReport:
         )
     if report.prediction_drift is not None and report.prediction_drift.drifted:
         reasons.append(
-            Reason(status=Status.WARN, text="the prediction distribution moved from the holdout's")
+            Reason(
+                status=Status.WARN, text="the prediction distribution moved from the training rows'"
+            )
         )
     perf = report.performance
     if perf is not None and perf.value is not None:
