@@ -157,7 +157,12 @@ def monitor() -> None:
 
 
 @monitor.command("add")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--from-log",
+    is_flag=True,
+    help="Monitor the rows the server scored since the last batch taken from the log.",
+)
 @click.option("--name", "-n", help="Batch name (default: the file name).")
 @click.option("--label-column", help="A column holding the true outcome (performance).")
 @click.option("--key", "key", help="The row ID column, for labels that arrive later.")
@@ -170,7 +175,8 @@ def monitor() -> None:
 @json_option
 @debug_option
 def monitor_add(
-    file: Path,
+    file: Path | None,
+    from_log: bool,
     name: str | None,
     label_column: str | None,
     key: str | None,
@@ -178,17 +184,24 @@ def monitor_add(
     project: Path,
     as_json: bool,
 ) -> None:
-    """Score FILE (CSV, Parquet, NDJSON) with the production bundle and compare it with the
-    training baseline; the batch is stored with its status and recommendation."""
+    """Score FILE (CSV, Parquet, NDJSON) — or, with --from-log, the rows the server scored —
+    with the production bundle and compare it with the training baseline; the batch is stored
+    with its status and recommendation."""
+    if (file is None) == (not from_log):
+        raise click.UsageError("give a FILE or --from-log (one of them)")
     store = ProjectStore.open(project)
-    batch = _svc().add_batch(
-        store,
-        file,
-        name=name,
-        label_column=label_column,
-        key_column=key,
-        on_progress=None if as_json else _progress_printer(),
-    )
+    progress = None if as_json else _progress_printer()
+    if from_log:
+        batch = _svc().add_log_batch(store, name=name, on_progress=progress)
+    else:
+        batch = _svc().add_batch(
+            store,
+            file,
+            name=name,
+            label_column=label_column,
+            key_column=key,
+            on_progress=progress,
+        )
     emit(batch.model_dump(mode="json"), as_json, lambda: _show(batch))
     _exit_for(batch.status.value, fail_on)
 

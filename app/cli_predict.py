@@ -105,7 +105,11 @@ def predict_command(
 
     if (bundle is None) == (project is None):
         raise click.UsageError("give exactly one of --bundle PATH or --project P")
+    from app.services.prediction_log import log_directory
+    from storage.db import ProjectStore
+
     path = bundle if bundle is not None else production_bundle(project)  # type: ignore[arg-type]
+    store = ProjectStore.open(project) if project is not None else None
     s = predict_file(
         path,
         input_path,
@@ -113,6 +117,7 @@ def predict_command(
         rejects_path,
         chunk_rows=chunk_rows,
         on_progress=None if as_json else _progress_printer(),
+        log_dir=log_directory(store, path),
     )
     data = s._asdict() | {
         "bundle": str(path),

@@ -98,8 +98,10 @@ training on it); ignoring the interval.
 **What it is for.** Package the model with its cleaning steps, input contract and baseline
 statistics into a bundle that loads without pickle and refuses tampered files.
 
-**What to do here.** Build a bundle from a passing evaluation, try it on a file, promote it
-to production in the registry.
+**What to do here.** Build a bundle from a passing evaluation (b), try one row in the form
+generated from its contract (t), promote it to production (p) — roll back (r) if needed —
+serve it locally (s) or build an installable predictor wheel (w). Headless: `mlwb deploy`,
+`mlwb registry promote V`, `mlwb predict`, `mlwb serve`, `mlwb deploy --wheel`.
 
 **Common pitfalls.** Shipping a model without the cleaning steps it was trained after;
 no record of which version is live.
@@ -111,7 +113,11 @@ no record of which version is live.
 drift per feature with effect sizes, prediction drift, missing rates, unseen categories,
 and accuracy once labels arrive.
 
-**What to do here.** Add a batch, read the alerts, bring in labels when they arrive.
+**What to do here.** Add a batch (a), read why it is OK, warn or alert, bring in labels
+when they arrive (l) and record what you decide (d). Headless: `mlwb monitor add FILE`,
+`mlwb monitor add --from-log` (rows the server scored), `mlwb monitor labels`, `mlwb monitor
+decide`. A feature drifts only when its statistic beats both a minimum effect size and what
+sampling noise alone reaches at this batch size.
 
 **Common pitfalls.** Alerting on every p-value of a huge batch; ignoring small batches.
 """,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.domain.charter import problems_against_data
 from app.domain.dataset import DatasetVersion
 from app.domain.evaluation import GateOutcome
@@ -11,6 +13,7 @@ from app.domain.training import Run, RunStatus
 from app.services.problem import data_facts
 from storage import datasets as ds
 from storage import profiles
+from storage import registry as registry_store
 from storage import repositories as repo
 from storage import training as store_runs
 from storage.db import ProjectStore
@@ -128,8 +131,10 @@ def stage_statuses(store: ProjectStore) -> list[StageStatus]:
             store, statuses[-1].state is StageState.DONE, charter.version if charter else None
         )
     )
+    statuses.append(_deploy_status(store, statuses[-1].state is StageState.DONE))
+    statuses.append(_monitor_status(store, statuses[-1].state is StageState.DONE))
     stages = list(Stage)
-    for stage in stages[5:]:
+    for stage in stages[7:]:
         previous = stages[stages.index(stage) - 1]
         if statuses[-1].state is not StageState.DONE:
             statuses.append(
@@ -145,6 +150,76 @@ def stage_statuses(store: ProjectStore) -> list[StageStatus]:
                 )
             )
     return statuses
+
+
+def _deploy_status(store: ProjectStore, evaluated: bool) -> StageStatus:
+    """Deploy is done when a bundle version is in production. It opens once the gate passed,
+    or once a bundle was built with a recorded override."""
+    with store.connect() as con:
+        versions = registry_store.list_bundles(con) if _has(con, "bundles") else []
+    production = next((v for v in versions if "production" in v.aliases), None)
+    if production is not None:
+        return StageStatus(
+            stage=Stage.DEPLOY,
+            state=StageState.DONE,
+            summary=f"Bundle v{production.version} (run {production.run_id}) is in production; "
+            f"{len(versions)} version(s) registered.",
+        )
+    if not versions and not evaluated:
+        return _locked(Stage.DEPLOY, "Finish Evaluate (stage 5) first: pass the gate.")
+    if versions:
+        return StageStatus(
+            stage=Stage.DEPLOY,
+            state=StageState.CURRENT,
+            summary=f"{len(versions)} version(s) registered, none in production.",
+            next_step=f"Promote one (p on the Deploy screen, or mlwb registry promote "
+            f"{versions[0].version}).",
+        )
+    return StageStatus(
+        stage=Stage.DEPLOY,
+        state=StageState.CURRENT,
+        summary="Nothing deployed yet.",
+        next_step=STAGE_PURPOSE[Stage.DEPLOY],
+    )
+
+
+def _monitor_status(store: ProjectStore, deployed: bool) -> StageStatus:
+    """Monitor is done once a batch was checked and its latest alarm (if any) was decided."""
+    if not deployed:
+        return _locked(Stage.MONITOR, "Finish Deploy (stage 6) first: promote a bundle.")
+    with store.connect() as con:
+        # Plain columns, not the report models (those load the drift statistics' SciPy).
+        batches = (
+            con.execute(
+                "SELECT name, status, decision, "
+                "json_extract_string(body, '$.recommendation_text') "
+                "FROM monitor_batches ORDER BY id"
+            ).fetchall()
+            if _has(con, "monitor_batches")
+            else []
+        )
+    if not batches:
+        return StageStatus(
+            stage=Stage.MONITOR,
+            state=StageState.CURRENT,
+            summary="No batch monitored yet.",
+            next_step=STAGE_PURPOSE[Stage.MONITOR],
+        )
+    name, status, decision, recommendation = batches[-1]
+    where = f"{len(batches)} batch(es); latest {name!r}: {str(status).upper()}"
+    if status != "ok" and decision is None:
+        return StageStatus(
+            stage=Stage.MONITOR,
+            state=StageState.ATTENTION,
+            summary=f"{where} — {recommendation or ''}"[:300],
+            next_step="Record a decision (d on the Monitor screen, or mlwb monitor decide).",
+        )
+    decided = f", decided: {decision}" if decision else ""
+    return StageStatus(stage=Stage.MONITOR, state=StageState.DONE, summary=where + decided)
+
+
+def _has(con: Any, table: str) -> bool:
+    return repo.count_rows(con, table) is not None
 
 
 def _evaluate_status(

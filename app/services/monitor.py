@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -650,6 +651,80 @@ def _store(store: ProjectStore, batch: MonitorBatch, acc: _Accumulated) -> None:
                 "rejected": batch.n_rejected,
             },
         )
+
+
+# -- batches from the prediction log -----------------------------------------------------------
+
+LOG_SOURCE = "prediction log"
+
+
+def add_log_batch(
+    store: ProjectStore,
+    name: str | None = None,
+    on_progress: Progress | None = None,
+) -> MonitorBatch:
+    """Monitor the rows the server scored with the production bundle since the last batch
+    taken from the prediction log (``<project>/logs/predictions``)."""
+    from app.runtime.predictor import MODEL
+    from app.services.prediction_log import log_directory, logged_columns, read_log, read_rows
+
+    report_progress = on_progress or _nothing
+    started = time.perf_counter()
+    try:
+        version, bundle = production(store)
+        directory = log_directory(store, bundle.path)
+        entries = read_log(directory)
+        # A log batch records the time of the last entry it took (as its file hash).
+        taken = [b.file_hash for b in list_batches(store) if b.source == LOG_SOURCE]
+        model = bundle.manifest.files[MODEL]
+        entries = entries.filter(
+            (entries["source"] == "serve") & (entries["model_sha256"] == model)
+        )
+        if taken:
+            since = max(datetime.fromisoformat(t) for t in taken if t)
+            entries = entries.filter(entries["time"] > since)
+        rows = read_rows(directory)
+        rows = rows.filter(rows["entry"].is_in(entries["entry"].to_list()))
+        if rows.is_empty():
+            raise MlwbError(
+                f"no rows served by production bundle v{version} are in the prediction log "
+                "since the last batch taken from it",
+                hint="serve predictions first (mlwb serve --project P), or add a file: "
+                "mlwb monitor add FILE",
+            )
+        last = entries["time"].max().isoformat()
+        frame = rows.select(list(logged_columns(bundle))).to_pandas()
+        report_progress(0.1, f"scoring {len(frame):,} logged rows")
+        acc = _Accumulated(bundle)
+        acc.add(frame, None, None, 0)
+        report_progress(0.75, "measuring drift")
+        batch = _build(
+            store,
+            bundle,
+            version,
+            acc,
+            ([], []),
+            None,
+            None,
+            Path(LOG_SOURCE),
+            name or f"served until {entries['time'].max():%Y-%m-%d %H:%M}",
+            last,
+        )
+        batch = batch.model_copy(update={"source": LOG_SOURCE})
+        batch.report.seconds = time.perf_counter() - started
+        _store(store, batch, acc)
+    except MlwbError as exc:
+        with store.transaction() as con:
+            repo.record_event(
+                con,
+                STAGE,
+                "add_failed",
+                f"no batch from the prediction log: {exc.message}",
+                {"error": exc.message, "hint": exc.hint},
+            )
+        raise
+    report_progress(1.0, f"batch {batch.id} stored: {batch.status.value}")
+    return batch
 
 
 # -- late labels, decisions, reading ------------------------------------------------------------

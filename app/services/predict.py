@@ -36,6 +36,7 @@ import pyarrow as pa
 from app.domain.metrics import TaskType
 from app.errors import MlwbError
 from app.services.bundle import Bundle, Prediction, load_bundle
+from app.services.prediction_log import BatchSummary, PredictionLog
 from storage.artifacts import TEMP_PREFIX
 
 FORMATS = {
@@ -253,9 +254,11 @@ def predict_file(
     chunk_rows: int = 100_000,
     on_progress: Callable[[float, str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    log_dir: str | Path | None = None,
 ) -> PredictSummary:
     """Score ``input_path`` with the bundle in chunks; write predictions to ``output_path`` and
-    rejected rows (row number, ID, reason) to ``rejects_path``."""
+    rejected rows (row number, ID, reason) to ``rejects_path``. With ``log_dir``, the batch
+    (counts, latency, input and prediction summaries) is added to the prediction log there."""
     started = time.perf_counter()
     input_path = Path(input_path)
     output_path = Path(output_path)
@@ -280,6 +283,7 @@ def predict_file(
     bundle = bundle_path if isinstance(bundle_path, Bundle) else load(bundle_path)
 
     temps = (_temp(output_path), _temp(rejects))
+    summary = BatchSummary(bundle) if log_dir is not None else None
     try:
         try:
             counts = _run(
@@ -292,6 +296,7 @@ def predict_file(
                 on_progress,
                 should_stop,
                 all_varchar=False,
+                summary=summary,
             )
         except _Retry:
             counts = _run(
@@ -304,6 +309,7 @@ def predict_file(
                 on_progress,
                 should_stop,
                 all_varchar=True,
+                summary=BatchSummary(bundle) if log_dir is not None else None,
             )
         os.replace(temps[0], output_path)
         os.replace(temps[1], rejects)
@@ -312,18 +318,41 @@ def predict_file(
     finally:
         for t in temps:
             t.unlink(missing_ok=True)
-    rows_in, scored, rejected, flagged, id_name, ignored = counts
+    rows_in, scored, rejected, flagged, id_name, ignored, summary = counts
+    seconds = time.perf_counter() - started
+    if log_dir is not None:
+        _log(Path(log_dir), bundle, rows_in, scored, rejected, seconds, summary)
     return PredictSummary(
         rows_in=rows_in,
         rows_scored=scored,
         rows_rejected=rejected,
         flagged=flagged,
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
         output=output_path,
         rejects=rejects,
         id_column=id_name,
         ignored_columns=tuple(ignored),
     )
+
+
+def _log(
+    directory: Path,
+    bundle: Bundle,
+    rows: int,
+    scored: int,
+    rejected: int,
+    seconds: float,
+    summary: BatchSummary | None,
+) -> None:
+    """Add the batch to the prediction log; a log that cannot be written is reported, and the
+    predictions already written stay."""
+    try:
+        with PredictionLog(directory, bundle, flush_seconds=0) as log:
+            log.record_batch(rows, scored, rejected, seconds * 1000, summary)
+    except (OSError, MlwbError) as exc:
+        import warnings
+
+        warnings.warn(f"the prediction log in {directory} was not written: {exc}", stacklevel=2)
 
 
 def _run(
@@ -336,7 +365,8 @@ def _run(
     on_progress: Callable[[float, str], None] | None,
     should_stop: Callable[[], bool] | None,
     all_varchar: bool,
-) -> tuple[int, int, int, int, str | None, list[str]]:
+    summary: BatchSummary | None = None,
+) -> tuple[int, int, int, int, str | None, list[str], BatchSummary | None]:
     con = duckdb.connect()
     source = source_sql(input_path, in_fmt, all_varchar)
     try:
@@ -401,6 +431,8 @@ def _run(
                 raise PredictCancelled("prediction cancelled; no output was written")
             frame = batch.to_pandas()
             result = bundle.predict(frame)
+            if summary is not None:
+                summary.add(result, result.features)
             offset = rows_in + 1
             preds = result.predictions
             if len(preds):
@@ -439,4 +471,4 @@ def _run(
         for w in writers:
             w.close()
         con.close()
-    return rows_in, scored, rejected, flagged, id_name, ignored
+    return rows_in, scored, rejected, flagged, id_name, ignored, summary

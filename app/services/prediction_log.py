@@ -239,8 +239,7 @@ class PredictionLog:
             "bundle_created_at": bundle.metadata.created_at,
             "model_sha256": bundle.manifest.files.get(MODEL, ""),
         }
-        names = [c.name for c in bundle.contract.columns]
-        self._columns = names
+        self._columns = logged_columns(bundle)
         self._thread: threading.Thread | None = None
         if self.flush_seconds > 0:
             self._thread = threading.Thread(
@@ -439,9 +438,9 @@ class PredictionLog:
                 data["flags"].append("; ".join(result.get("flags") or []) or None)
                 data["errors"].append("; ".join(result.get("errors") or []) or None)
         schema: dict[str, Any] = {"entry": pl.String, "row": pl.Int64}
-        for c in self.bundle.contract.columns:
-            schema[c.name] = pl.Float64 if c.kind == "numeric" else pl.String
-            data[c.name] = [_cell(v, c.kind) for v in data[c.name]]
+        for name, kind in self._columns.items():
+            schema[name] = pl.Float64 if kind == "numeric" else pl.String
+            data[name] = [_cell(v, kind) for v in data[name]]
         regression = self.bundle.metadata.task == "regression"
         schema["prediction"] = pl.Float64 if regression else pl.String
         data["prediction"] = [
@@ -466,6 +465,21 @@ class PredictionLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def logged_columns(bundle: Bundle) -> dict[str, str]:
+    """The input columns a served row is logged with, and their kind (``numeric`` or text):
+    the raw columns the bundle reads (so a logged row can be scored again exactly as it
+    arrived), or the contract's columns for a bundle without raw input."""
+    if bundle.raw.columns:
+        numeric = {"Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64"}
+        numeric |= {"Float32", "Float64"}
+        return {
+            name: "numeric" if kind in numeric else "text"
+            for name, kind in bundle.raw.columns.items()
+            if name != bundle.contract.target
+        }
+    return {c.name: c.kind for c in bundle.contract.columns}
 
 
 def _cell(value: Any, kind: str) -> Any:

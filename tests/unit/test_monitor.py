@@ -181,3 +181,26 @@ def test_a_decision_is_recorded_with_an_event(live) -> None:
             "ORDER BY id DESC LIMIT 1"
         ).fetchone()
     assert "accept" in summary and "seasonal" in summary
+
+
+def _serve_log(store: ProjectStore, records: list[dict]) -> None:
+    from app.services.prediction_log import PredictionLog, log_directory
+
+    bundle = load_bundle(registry.production_bundle(store))
+    with PredictionLog(log_directory(store, bundle.path), bundle, flush_seconds=0) as log:
+        for record in records:
+            log.record("serve", [record], [bundle.predict_row(record)], None, 1.0)
+
+
+def test_rows_served_and_logged_are_monitored_once(live) -> None:
+    store, _ = live
+    _serve_log(store, _later(150).drop("income").to_dicts())
+    batch = monitor.add_log_batch(store)
+    assert batch.source == monitor.LOG_SOURCE and batch.n_rows == 150
+    assert batch.report.drift.n_drifted == 0
+    with pytest.raises(MlwbError, match="no rows served"):
+        monitor.add_log_batch(store)
+    shifted = _later(400).drop("income").with_columns(pl.col("age") + 25).to_dicts()
+    _serve_log(store, shifted)
+    later = monitor.add_log_batch(store)
+    assert later.n_rows == 400 and "age" in later.report.top_features

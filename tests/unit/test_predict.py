@@ -377,3 +377,28 @@ def test_cli_project_without_production(
     )
     assert code == 1 and "no production bundle; deploy and promote first" in err
     assert [p.name for p in tmp_path.iterdir()] == ["in.csv"]
+
+
+def test_a_scored_file_is_added_to_the_prediction_log(
+    built: Path, frame: pl.DataFrame, tmp_path: Path
+) -> None:
+    from app.services.prediction_log import read_log
+
+    source = tmp_path / "in.parquet"
+    frame.write_parquet(source)
+    rows = frame.to_dicts()
+    rows[3]["age"] = "abc"
+    bad = tmp_path / "bad.ndjson"
+    bad.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    log = tmp_path / "log"
+    first = pr.predict_file(built, source, tmp_path / "out.parquet", chunk_rows=CHUNK, log_dir=log)
+    second = pr.predict_file(built, bad, tmp_path / "out.ndjson", chunk_rows=CHUNK, log_dir=log)
+    entries = read_log(log).sort("time")
+    assert entries["source"].to_list() == ["batch", "batch"]
+    assert entries["rows"].to_list() == [first.rows_in, second.rows_in]
+    assert entries["scored"].to_list() == [first.rows_scored, second.rows_scored]
+    assert entries["rejected"].to_list() == [0, second.rows_rejected] and second.rows_rejected == 1
+    summary = json.loads(entries["summary"][0])
+    scored = pd.read_parquet(tmp_path / "out.parquet")
+    classes = scored["prediction"].value_counts().to_dict()
+    assert summary["predictions"]["classes"] == {str(k): int(v) for k, v in classes.items()}
