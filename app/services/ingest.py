@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -30,7 +31,7 @@ from app.domain.dataset import (
     name_from_stem,
 )
 from app.errors import MlwbError
-from app.services.import_warnings import data_warnings
+from app.services.import_warnings import TextScan, column_counts_sql, data_warnings, head_text_scan
 from app.services.ingest_csv import CsvDataError
 from app.services.ingest_sources import (
     SourcePlan,
@@ -55,7 +56,7 @@ PREVIEW_ROWS = 20
 WARNING_SAMPLE = 10_000
 COUNT_LIMIT_BYTES = 256 << 20
 """A preview counts (and fully validates) files up to this size."""
-HASH_CHUNK = 4 << 20
+HASH_CHUNK = 1 << 20
 POLL_SECONDS = 0.1
 
 
@@ -253,12 +254,14 @@ def file_sha256(path: Path, on_progress: Progress = _nothing, should_stop: Stop 
     digest = hashlib.sha256()
     size = max(path.stat().st_size, 1)
     done = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
+    buffer = bytearray(HASH_CHUNK)  # one buffer, refilled: no copy or allocation per chunk
+    view = memoryview(buffer)
+    with path.open("rb", buffering=0) as handle:
+        while n := handle.readinto(buffer):
             if should_stop():
                 raise ImportCancelled(f"import of {path.name} cancelled; nothing was saved")
-            digest.update(chunk)
-            done += len(chunk)
+            digest.update(view[:n])
+            done += n
             on_progress(done / size, f"checking {path.name}")
     return digest.hexdigest()
 
@@ -316,34 +319,103 @@ def import_file(
         options = options.model_copy(update={"table": table})
     report(0.0, f"checking {path.name}")
     before = _file_state(path)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # The file is hashed while DuckDB reads it; the duplicate check waits for the hash.
+    with ThreadPoolExecutor(max_workers=2) as pool, duckdb.connect() as scratch:
+        # Helpers, so that only the copy itself and the checks of the stored table keep the
+        # caller waiting: the file is hashed while DuckDB reads it (the duplicate check waits
+        # for the hash); the layout is sniffed while the project opens, then the warning
+        # scan's text checks read the first rows of the source while the project copies it.
         hashing = pool.submit(file_sha256, path, _nothing, _never)
-        return _import(store, path, name, options, report, stop, force, before, hashing)
+        planned: Future[SourcePlan] = Future()
+        head: Future[TextScan | None]
+        if detect_kind(path) in _HEAD_KINDS:
+            head = pool.submit(_plan_and_scan_head, scratch, path, options, planned)
+        else:  # a database file is attached to be read: not while the project opens
+            planned.set_result(_plan(scratch, path, options))
+            head = Future()
+            head.set_result(None)
+        try:
+            return _import(store, path, name, planned, report, stop, force, before, hashing, head)
+        finally:
+            if not head.cancel():
+                if not head.done():
+                    scratch.interrupt()
+                wait([head])
+
+
+_HEAD_KINDS = (SourceKind.CSV, SourceKind.PARQUET, SourceKind.JSON, SourceKind.NDJSON)
+"""Sources a second connection can read while the import copies them (no ATTACH, no stream)."""
+
+
+def _plan_and_scan_head(
+    con: duckdb.DuckDBPyConnection, path: Path, options: ImportOptions, planned: Future[SourcePlan]
+) -> TextScan | None:
+    """Sniff the source into ``planned``, then run ``_scan_head`` (on a helper thread)."""
+    try:
+        plan = _plan(con, path, options)
+    except BaseException as exc:
+        planned.set_exception(exc)
+        return None
+    planned.set_result(plan)
+    return _scan_head(con, plan) if plan.kind in _HEAD_KINDS else None
+
+
+def _scan_head(con: duckdb.DuckDBPyConnection, plan: SourcePlan) -> TextScan | None:
+    """``head_text_scan`` of the planned source; None if it cannot be read (the copy says why)."""
+    try:
+        con.execute("SET threads = 1")
+        return head_text_scan(con, plan.relation)
+    except duckdb.Error:
+        return None
+
+
+def _head_result(head: Future[TextScan | None]) -> TextScan | None:
+    try:
+        return head.result()
+    except Exception:  # never fatal: the warning scan then reads the table itself
+        return None
+
+
+def _fingerprint_and_counts(
+    con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str, str]]
+) -> tuple[int, str, list[int]]:
+    """``ds.fingerprint_table`` plus every column's non-null count, in one scan of ``table``.
+
+    The fingerprint is computed exactly as ``fingerprint_table`` does (a test checks it).
+    """
+    row_hash = "hash(" + ", ".join(ds.quote_ident(c) for c, _ in columns) + ")"
+    total_sql = f"coalesce(sum({row_hash}::HUGEINT) % 18446744073709551616, 0)::VARCHAR"
+    counts = column_counts_sql(columns)
+    row = ds.first_row(
+        con.execute(f"SELECT {', '.join([*counts, total_sql])} FROM {ds.quote_ident(table)}")
+    )
+    assert row is not None
+    n_rows, total = int(row[0]), row[-1]
+    schema = json.dumps(columns, ensure_ascii=False)
+    digest = hashlib.sha256(f"{n_rows}\n{schema}\n{total}".encode()).hexdigest()
+    return n_rows, digest, [int(n) for n in row[1:-1]]
 
 
 def _import(
     store: ProjectStore,
     path: Path,
     name: str | None,
-    options: ImportOptions,
+    planned: Future[SourcePlan],
     report: Progress,
     stop: Stop,
     force: bool,
     before: tuple[int, int],
     hashing: Future[str],
+    head: Future[TextScan | None],
 ) -> DatasetVersion:
-    report(0.05, f"detecting the layout of {path.name}")
-    with duckdb.connect() as scratch:
-        plan = _plan(scratch, path, options)
-
     def cancelled() -> ImportCancelled:
         return ImportCancelled(f"import of {path.name} cancelled; nothing was saved")
 
-    if stop():
-        raise cancelled()
-    warnings = list(plan.warnings)
+    report(0.05, f"detecting the layout of {path.name}")
     with store.transaction() as con:
+        plan = planned.result()
+        if stop():
+            raise cancelled()
+        warnings = list(plan.warnings)
         dataset = _choose_name(con, path, name, warnings)
         table_name = ds.new_table_name(con, dataset, 1)
         # Streaming a file into a table needs little memory; a cap keeps big imports bounded
@@ -382,11 +454,17 @@ def _import(
                 hint="use that dataset, or pass --force to import it again under a new name",
             )
         report(0.88, f"checking the rows of {path.name}")
-        n_rows, fingerprint = ds.fingerprint_table(con, table_name)
+        columns = ds.table_columns(con, table_name)
+        n_rows, fingerprint, counts = _fingerprint_and_counts(con, table_name, columns)
         if n_rows == 0:
             raise MlwbError(f"{path.name} has no data rows{_why_empty(plan)}", hint=_EMPTY_HINT)
-        columns = ds.table_columns(con, table_name)
-        warnings += data_warnings(con, ds.quote_ident(table_name), columns)
+        warnings += data_warnings(
+            con,
+            ds.quote_ident(table_name),
+            columns,
+            counts=(n_rows, counts),
+            scan=_head_result(head),
+        )
         if _file_state(path) != before:
             raise MlwbError(
                 f"{path.name} changed while it was being imported; nothing was saved",

@@ -196,8 +196,8 @@ def plan_csv(con: duckdb.DuckDBPyConnection, path: Path, options: ImportOptions)
     try:
         row = first_row(
             con.execute(
-                "SELECT Delimiter, Quote, Escape, HasHeader, SkipRows, len(Columns) "
-                f"FROM {_call('sniff_csv', path, _sniff_args(options))}"
+                "SELECT Delimiter, Quote, Escape, HasHeader, SkipRows, Columns, Comment, "
+                f"DateFormat, TimestampFormat FROM {_call('sniff_csv', path, _sniff_args(options))}"
             )
         )
     except duckdb.Error as exc:
@@ -209,7 +209,8 @@ def plan_csv(con: duckdb.DuckDBPyConnection, path: Path, options: ImportOptions)
                 _explain(con, path, text, options, delim)
         raise failure from exc
     assert row is not None
-    delimiter, quote, escape, header, skip, n_columns = row
+    delimiter, quote, escape, header, skip, sniffed, comment, date_format, ts_format = row
+    n_columns = len(sniffed)
     if n_columns == 1 and options.delimiter is None:
         suspect = _suspect_delimiter(text, options, delimiter)
         if suspect is not None:
@@ -232,12 +233,26 @@ def plan_csv(con: duckdb.DuckDBPyConnection, path: Path, options: ImportOptions)
             f"the first {skip} line(s) do not fit the table and are skipped "
             f"(line 1: {first[:40]!r}); pass --skip 0 to keep them"
         )
-    args = _sniff_args(resolved)
+    # Every setting the sniffer found is spelled out (column types and date formats too), so
+    # reading the file does not sniff it a second time.
+    args = [*_sniff_args(resolved), "auto_detect=false"]
+    names = [c["name"] for c in sniffed]
     if resolved.header:
         raw = _header_fields(text, resolved)
         if raw is not None and len(raw) == n_columns:
-            names, warnings = unique_column_names(raw)
-            args.append("names=[" + ", ".join(quote_literal(n) for n in names) + "]")
+            names, renamed = unique_column_names(raw)
+            warnings += renamed
+    types = ", ".join(
+        f"{quote_literal(n)}: {quote_literal(c['type'])}"
+        for n, c in zip(names, sniffed, strict=True)
+    )
+    args.append("columns={" + types + "}")
+    if comment not in (None, "", "(empty)"):
+        args.append(f"comment={quote_literal(comment)}")
+    if date_format:
+        args.append(f"dateformat={quote_literal(date_format)}")
+    if ts_format:
+        args.append(f"timestampformat={quote_literal(ts_format)}")
     if not is_gzip(path):
         warnings.extend(_tail_warnings(path))
     return CsvPlan(options=resolved, relation=_call("read_csv", path, args), warnings=warnings)

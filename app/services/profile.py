@@ -5,14 +5,23 @@ seeded sample into Polars only for correlations, mutual information and leakage 
 (``correlations``), then ranks alerts (``alerts``). The result is stored per dataset version
 and settings, so opening the stage again is instant; a new version has no profile until it is
 profiled. Cancelling (``should_stop``) raises ``ProfileCancelled`` and stores nothing.
+
+On tables of up to ``SIDE_MAX_ROWS`` rows, work that pass B does not need runs beside it on
+one helper thread with a cursor of its own: the duplicate-row count, passes C and D's
+histograms (they need only pass A, for the columns pass B will not count in full; on copies
+of the columns, taken back afterwards), the time gaps and the sample; then the correlations.
+DuckDB scans a table of up to ~120,000 rows (one row group) on one thread, so the passes leave
+a core free for it. Every result is the same as when run one after the other.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +29,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from app.domain.dataset import DatasetVersion
+from app.domain.dataset import ColumnRole, DatasetVersion
 from app.domain.profile import (
     Correlations,
     Feature,
@@ -62,6 +71,12 @@ Stop = Callable[[], bool]
 POLL_SECONDS = 0.05
 SCATTER_POINTS = 2_000
 """Points a scatter plot gets by default: plenty for a terminal, cheap to draw."""
+SIDE_MAX_ROWS = 2_000_000
+"""Tables with more rows run the helper thread's work in turn on the calling thread instead:
+their scans use every core already, and concurrent hash tables would add to the peak memory."""
+EARLY_SAMPLE_COLUMNS = 64
+"""Tables with at most this many columns take their sample beside pass B (every column it
+may need); wider ones take it after pass B (only the columns it needs)."""
 
 
 class ProfileCancelled(MlwbError):
@@ -95,18 +110,25 @@ def cached_profile(
 
 
 class _Interrupter:
-    """Interrupts the running DuckDB query as soon as ``should_stop`` turns true."""
+    """Interrupts the running DuckDB queries as soon as ``should_stop`` turns true."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, should_stop: Stop) -> None:
-        self.con, self.should_stop, self.fired = con, should_stop, False
+        self.cons, self.should_stop, self.fired = [con], should_stop, False
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="mlwb-profile-stop", daemon=True)
+
+    def watch(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Interrupt ``con`` (a cursor) too."""
+        self.cons.append(con)
+        if self.fired:
+            con.interrupt()
 
     def _watch(self) -> None:
         while not self._done.wait(POLL_SECONDS):
             if self.should_stop():
                 self.fired = True
-                self.con.interrupt()
+                for con in list(self.cons):
+                    con.interrupt()
                 return
 
     def __enter__(self) -> _Interrupter:
@@ -149,9 +171,14 @@ def profile_dataset(
                 report(1.0, f"{found.ref}: stored profile")
                 return hit
         with _Interrupter(con, stop) as guard:
-            run = _Runner(con, found, report, stop)
+            run = _Runner(con, found, report, stop, guard, found.n_rows <= SIDE_MAX_ROWS)
             try:
-                profile = _compute(run, found, context, settings, started)
+                try:
+                    profile = _compute(run, found, context, settings, started)
+                except BaseException:
+                    run.close(failed=True)
+                    raise
+                run.close(failed=False)
             except duckdb.InterruptException as exc:
                 raise _cancelled(found) from exc
             except duckdb.Error as exc:
@@ -203,7 +230,11 @@ def _cancelled(found: DatasetVersion) -> ProfileCancelled:
 
 
 class _Runner:
-    """Runs the profile's SQL on one connection: counts queries, checks for cancel, reports."""
+    """Runs the profile's SQL on one connection: counts queries, checks for cancel, reports.
+
+    ``side`` runs work on one helper thread (in submission order) beside the main passes;
+    ``side_query`` runs a query there on a cursor of its own. ``close`` waits for it.
+    """
 
     def __init__(
         self,
@@ -211,13 +242,81 @@ class _Runner:
         found: DatasetVersion,
         report: Progress,
         stop: Stop,
+        guard: _Interrupter | None = None,
+        concurrent: bool = False,
     ) -> None:
         self.con, self.found, self.report, self.stop = con, found, report, stop
+        self.guard, self.concurrent = guard, concurrent
         self.queries = 0
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._cursor: duckdb.DuckDBPyConnection | None = None
+
+    def _count(self) -> None:
+        with self._lock:
+            self.queries += 1
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
-        self.queries += 1
+        self._count()
         return self.con.execute(sql).fetchall()
+
+    def frame(self, sql: str) -> pl.DataFrame:
+        """``sql``'s result as a Polars frame."""
+        self._count()
+        return self.con.sql(sql).pl()
+
+    def side(self, work: Callable[[], Any]) -> Future[Any]:
+        """Run ``work`` on the helper thread; its result (or error) comes with the future.
+        Without ``concurrent``, run it now."""
+        if not self.concurrent:
+            done: Future[Any] = Future()
+            try:
+                done.set_result(work())
+            except Exception as exc:
+                done.set_exception(exc)
+            return done
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlwb-profile")
+        return self._pool.submit(work)
+
+    def side_cursor(self) -> duckdb.DuckDBPyConnection:
+        """The helper thread's cursor (use it only from work passed to ``side``)."""
+        if self._cursor is None:
+            self._cursor = self.con.cursor()
+            if self.guard is not None:
+                self.guard.watch(self._cursor)
+        return self._cursor
+
+    def side_query(self, sql: str) -> Future[list[tuple[Any, ...]]]:
+        """Run ``sql`` on the helper thread's cursor."""
+        cursor = self.side_cursor()
+
+        def work() -> list[tuple[Any, ...]]:
+            self._count()
+            return cursor.execute(sql).fetchall()
+
+        return self.side(work)
+
+    def side_execute(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run ``sql`` now on the helper thread's cursor (call it from the helper thread)."""
+        self._count()
+        return self.side_cursor().execute(sql).fetchall()
+
+    def side_frame(self, sql: str) -> pl.DataFrame:
+        """``sql``'s result as a Polars frame, on the helper thread's cursor (from there)."""
+        self._count()
+        return self.side_cursor().sql(sql).pl()
+
+    def close(self, failed: bool) -> None:
+        """Wait for the helper thread; after a failure, stop its query and skip queued work."""
+        if self._pool is not None:
+            if failed and self._cursor is not None:
+                self._cursor.interrupt()
+            self._pool.shutdown(wait=True, cancel_futures=failed)
+            self._pool = None
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
 
     def check(self) -> None:
         if self.stop():
@@ -242,6 +341,13 @@ class _Columns:
     split: str
     exact_quantiles: bool
     agg: groups.TargetAggregates
+    gaps: dict[str, Future[list[tuple[Any, ...]]] | str]
+    """Per time column: its gap query (on the helper thread), or why there is none."""
+    details: Future[list[stats.ColumnWork]]
+    """Passes C and D's histograms (on the helper thread) of copies of the columns whose
+    values are not all counted."""
+    sample: Future[tuple[list[str], pl.DataFrame | None]] | None
+    """The sample of every column it may need (helper thread), taken while pass B runs."""
 
 
 @dataclass
@@ -255,16 +361,59 @@ class _Relations:
 
 
 def _take_sample(
-    run: _Runner, found: DatasetVersion, columns: list[str], settings: ProfileSettings
+    run: _Runner,
+    found: DatasetVersion,
+    columns: list[str],
+    settings: ProfileSettings,
+    early: Future[tuple[list[str], pl.DataFrame | None]] | None = None,
 ) -> pl.DataFrame | None:
-    """The seeded sample of the columns the correlations, features and detectors need."""
+    """The seeded sample of the columns the correlations, features and detectors need: the
+    early sample's columns when it has them all (the same rows: the seeded condition depends
+    on the row only), else a query now."""
     if not found.n_rows or not columns:
+        return None
+    if early is not None:
+        taken, frame = early.result()
+        if frame is not None and set(columns) <= set(taken):
+            return frame.select(columns)
+    sql = stats.sample_sql(
+        found.table_name, columns, found.n_rows, settings.sample_size, settings.seed
+    )
+    return run.frame(sql)
+
+
+def _sample_superset(works: list[stats.ColumnWork], target: str | None) -> list[str]:
+    """Every column the sample may need once pass B is done (see ``sample_columns``): numbers
+    and booleans that are not ids or ignored, text, the target, candidates' columns."""
+    keep = []
+    for w in works:
+        if w.name == target or w.values_mode == "candidates":
+            keep.append(w.name)
+        elif not w.count or w.temporal or w.family == "other":
+            continue
+        elif w.family == "string" or w.role not in (ColumnRole.ID, ColumnRole.IGNORE):
+            keep.append(w.name)
+    return keep
+
+
+def _early_sample(
+    run: _Runner,
+    found: DatasetVersion,
+    works: list[stats.ColumnWork],
+    context: ProfileContext,
+    settings: ProfileSettings,
+) -> Future[tuple[list[str], pl.DataFrame | None]] | None:
+    """Start taking the sample on the helper thread, for narrow tables only (a wide table's
+    sample keeps to the columns it needs)."""
+    if not run.concurrent or not found.n_rows or len(works) > EARLY_SAMPLE_COLUMNS:
+        return None
+    columns = _sample_superset(works, context.target)
+    if not columns:
         return None
     sql = stats.sample_sql(
         found.table_name, columns, found.n_rows, settings.sample_size, settings.seed
     )
-    run.queries += 1
-    return run.con.sql(sql).pl()
+    return run.side(lambda: (columns, run.side_frame(sql)))
 
 
 def _relate(
@@ -324,6 +473,9 @@ def _scan_columns(
     agg = groups.TargetAggregates(
         sql=spec.sql if spec else [], count_sql=spec.count_sql if spec else "0", holdout=holdout
     )
+    details = _side_details(run, table, works, agg, exact_quantiles, context, settings)
+    gaps = _time_gaps(run, table, works)
+    sample = _early_sample(run, found, works, context, settings)
     counted = [w for w in works if w.values_mode == "all"]
     if n_rows <= groups.UNPIVOT_MAX_ROWS and len(counted) >= groups.UNPIVOT_MIN_COLUMNS:
         target_sql = target_work.q if target_work is not None and spec is not None else None
@@ -335,6 +487,12 @@ def _scan_columns(
         )
     uncounted = [w for w in works if w.exact_distinct is None]
     branches = groups.value_branches(uncounted, table, agg, settings.top_k)
+    # time series need only pass A: their GROUP BYs join pass B's query
+    for w in works:
+        if w.temporal:
+            stats.plan_buckets(w)
+    kinds = ("buckets",)
+    branches += groups.detail_branches(works, table, agg, settings.top_k, 0, 0, kinds)
     run.follow(
         groups.run_branches(run.query, branches, len(agg.sql)),
         (0.35, 0.4),
@@ -343,7 +501,62 @@ def _scan_columns(
     )
     for w in works:
         groups.derive_from_counts(w, settings.max_bins, t.iqr_factor, t.z_limit)
-    return _Columns(works, spec, split, exact_quantiles, agg)
+    return _Columns(works, spec, split, exact_quantiles, agg, gaps, details, sample)
+
+
+DETAIL_FIELDS = (
+    *("quantiles", "m2", "m3", "m4", "text", "lower_fence", "upper_fence", "below", "above"),
+    *("z_count", "bins", "bin_low", "bin_width", "n_bins", "bin_rule"),
+)
+"""What passes C and D's histograms find out about a column."""
+
+
+def _side_details(
+    run: _Runner,
+    table: str,
+    works: list[stats.ColumnWork],
+    agg: groups.TargetAggregates,
+    exact_quantiles: bool,
+    context: ProfileContext,
+    settings: ProfileSettings,
+) -> Future[list[stats.ColumnWork]]:
+    """Passes C and D's histograms need only pass A: they cover the columns whose values pass
+    B will not count in full, so they run on the helper thread beside pass B, on copies of
+    the columns; ``_scan_details`` takes the results (``DETAIL_FIELDS``)."""
+    detailed = [copy.copy(w) for w in works if w.values_mode != "all"]
+    t = context.thresholds
+
+    def work() -> list[stats.ColumnWork]:
+        _drain(stats.pass_c(run.side_execute, table, detailed, exact_quantiles))
+        for w in detailed:
+            if w.numeric:
+                stats.plan_bins(w, settings.max_bins)
+        branches = groups.detail_branches(
+            detailed, table, agg, settings.top_k, t.iqr_factor, t.z_limit, ("bins",)
+        )
+        _drain(groups.run_branches(run.side_execute, branches, len(agg.sql)))
+        return detailed
+
+    return run.side(work)
+
+
+def _drain(steps: Iterator[int]) -> None:
+    for _ in steps:
+        pass
+
+
+def _time_gaps(
+    run: _Runner, table: str, works: list[stats.ColumnWork]
+) -> dict[str, Future[list[tuple[Any, ...]]] | str]:
+    """Start each time column's gap query on the helper thread (it needs only pass A)."""
+    gaps: dict[str, Future[list[tuple[Any, ...]]] | str] = {}
+    for w in works:
+        if w.temporal and w.count:
+            if (w.approx_distinct or 0) <= stats.GAP_MAX_DISTINCT:
+                gaps[w.name] = run.side_query(stats.time_gaps_sql(w, table))
+            else:
+                gaps[w.name] = f"over {stats.GAP_MAX_DISTINCT:,} distinct times: gaps not analysed"
+    return gaps
 
 
 def _scan_details(
@@ -355,18 +568,16 @@ def _scan_details(
 ) -> None:
     """Passes C and D for the columns whose value counts were not complete."""
     table, t, works, agg = found.table_name, context.thresholds, scanned.works, scanned.agg
-    run.follow(
-        stats.pass_c(run.query, table, works, scanned.exact_quantiles),
-        (0.4, 0.55),
-        len(works),
-        "quantiles and moments",
+    for done in scanned.details.result():
+        w = works[done.index]
+        for name in DETAIL_FIELDS:
+            setattr(w, name, getattr(done, name))
+    run.check()
+    run.report(0.55, f"quantiles and moments: {len(works):,} of {len(works):,}")
+    kinds = ("candidates",)
+    branches = groups.detail_branches(
+        works, table, agg, settings.top_k, t.iqr_factor, t.z_limit, kinds
     )
-    for w in works:
-        if w.numeric and not w.from_counts:
-            stats.plan_bins(w, settings.max_bins)
-        if w.temporal:
-            stats.plan_buckets(w)
-    branches = groups.detail_branches(works, table, agg, settings.top_k, t.iqr_factor, t.z_limit)
     run.follow(
         groups.run_branches(run.query, branches, len(agg.sql)),
         (0.55, 0.7),
@@ -416,6 +627,9 @@ def _compute(
 ) -> Profile:
     """Scan the columns, then sample, correlate, rank features and raise alerts."""
     table, n_rows, t = found.table_name, found.n_rows, context.thresholds
+    exact_dups = n_rows <= settings.exact_rows
+    names = [c for c, _ in context.columns]
+    counted = run.side_query(stats.duplicates_sql(table, names, exact_dups))
     scanned = _scan_columns(run, found, context, settings)
     works, spec = scanned.works, scanned.spec
     run.report(0.4, "sampling rows")
@@ -423,25 +637,25 @@ def _compute(
     wanted = targeting.sample_columns(works, early, context, settings)
     varied = [w.name for w in works if w.values_mode == "candidates"]
     needed = [c for part in (*wanted, varied) for c in part]
-    sample = _take_sample(run, found, list(dict.fromkeys(needed)), settings)
+    sample = _take_sample(run, found, list(dict.fromkeys(needed)), settings, scanned.sample)
     _candidates(works, sample, settings.top_k)
+    # the correlations need only the sample and the columns' types: they run on the helper
+    # thread while this one finishes the columns
+    related = run.side(lambda: _relate(sample, n_rows, wanted, spec, context, settings))
     _scan_details(run, found, context, settings, scanned)
     semantics = {w.name: semantic_type(w, n_rows, t) for w in works}
     target_boxes = _target_boxes(run, found, scanned, semantics, t.iqr_factor)
     run.report(0.72, "duplicates and time gaps")
-    exact_dups = n_rows <= settings.exact_rows
-    duplicates = int(
-        run.query(stats.duplicates_sql(table, [w.name for w in works], exact_dups))[0][0] or 0
-    )
+    duplicates = int(counted.result()[0][0] or 0)
     columns = []
     for w in works:
         gaps, note = None, ""
-        if w.temporal and w.count:
-            if (w.approx_distinct or 0) <= stats.GAP_MAX_DISTINCT:
-                rows = run.query(stats.time_gaps_sql(w, table))
-                gaps = time_gaps(rows[0] if rows else None)
-            else:
-                note = f"over {stats.GAP_MAX_DISTINCT:,} distinct times: gaps not analysed"
+        found_gaps = scanned.gaps.get(w.name)
+        if isinstance(found_gaps, str):
+            note = found_gaps
+        elif found_gaps is not None:
+            rows = found_gaps.result()
+            gaps = time_gaps(rows[0] if rows else None)
         columns.append(
             column_profile(
                 w,
@@ -458,7 +672,7 @@ def _compute(
         )
     run.check()
     run.report(0.8, "correlations and mutual information")
-    relations = _relate(sample, n_rows, wanted, spec, context, settings)
+    relations = related.result()
     run.check()
     target = targeting.target_summary(spec, columns, relations.ranked, relations.mi_rows, settings)
     run.report(0.97, "alerts")

@@ -11,7 +11,7 @@ distinct count) and the categories found only in the holdout part, before the to
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,43 +53,71 @@ class TargetAggregates:
     """SQL condition true for rows in the holdout part of the split."""
 
 
+@dataclass
+class Branch:
+    """One column's GROUP BY in a ``UNION ALL`` query (see ``_branch``)."""
+
+    work: ColumnWork
+    kind: str
+    grouped: str
+    """The GROUP BY itself: key, n, h, tn, measures t0..., extras e0..."""
+    limit: int | None
+    """Keep only the top groups by rows (and count all groups), or every group."""
+    n_measures: int
+
+    def parts(self, name: str) -> tuple[str | None, str]:
+        """(common table expression or None, SELECT) of this branch; ``name`` names the CTE.
+
+        Without ``limit`` every group comes back and Python sorts and counts them. With it,
+        the groups are materialised once (a CTE) and read twice: the top groups by rows, and
+        one aggregate counting all groups (the exact distinct count) and those found only in
+        the holdout part. (Window functions over all groups cost about twice as much.)
+        """
+        i = self.work.index
+        outer = "".join(f", t{j}" for j in range(self.n_measures))
+        outer += "".join(f", e{j}" for j in range(EXTRAS))
+        if self.limit is None:
+            return None, (
+                f"SELECT {i} AS i, key::VARCHAR AS k, n, h, tn{outer}, 0 AS groups, "
+                f"0 AS unseen, 0 AS unseen_rows FROM ({self.grouped})"
+            )
+        cte = f"{name} AS MATERIALIZED ({self.grouped})"
+        select = (
+            f"SELECT {i} AS i, key::VARCHAR AS k, n, h, tn{outer}, groups, unseen, unseen_rows "
+            f"FROM (SELECT * FROM {name} ORDER BY n DESC, key LIMIT {int(self.limit)}), "
+            "(SELECT count(*) AS groups, count_if(h = n) AS unseen, "
+            f"sum(CASE WHEN h = n THEN n ELSE 0 END) AS unseen_rows FROM {name}) "
+            "ORDER BY n DESC, key"
+        )
+        return cte, select
+
+
 def _branch(
-    i: int,
+    c: ColumnWork,
+    kind: str,
     key: str,
     where: str,
     table: str,
     agg: TargetAggregates,
     limit: int | None = None,
     extras: Sequence[str] = (),
-) -> str:
-    """One column's GROUP BY. Without ``limit`` every group comes back and Python sorts and
-    counts them; with it, DuckDB keeps the top groups by rows and window functions count all
-    groups (the exact distinct count) and those found only in the holdout part."""
+) -> Branch:
+    """One column's GROUP BY: every group carries its rows, holdout rows, rows with a target,
+    the target's measures and ``extras`` (histogram outlier counts)."""
     measures = "".join(f", {sql} AS t{j}" for j, sql in enumerate(agg.sql))
     extra = [*extras, *["0"] * (EXTRAS - len(extras))]
     extra_sql = "".join(f", {sql} AS e{j}" for j, sql in enumerate(extra))
-    inner = (
+    grouped = (
         f"SELECT {key} AS key, count(*) AS n, count_if({agg.holdout}) AS h, "
         f"{agg.count_sql} AS tn{measures}{extra_sql} FROM {quote_ident(table)} WHERE {where} "
         "GROUP BY 1"
     )
-    outer = "".join(f", t{j}" for j in range(len(agg.sql)))
-    outer += "".join(f", e{j}" for j in range(EXTRAS))
-    if limit is None:
-        return (
-            f"(SELECT {i} AS i, key::VARCHAR AS k, n, h, tn{outer}, 0 AS groups, "
-            f"0 AS unseen, 0 AS unseen_rows FROM ({inner}))"
-        )
-    return (
-        f"(SELECT {i} AS i, key::VARCHAR AS k, n, h, tn{outer}, count(*) OVER () AS groups, "
-        "count_if(h = n) OVER () AS unseen, sum(CASE WHEN h = n THEN n ELSE 0 END) OVER () "
-        f"AS unseen_rows FROM ({inner}) ORDER BY n DESC, key LIMIT {limit})"
-    )
+    return Branch(c, kind, grouped, limit, len(agg.sql))
 
 
 def value_branches(
     columns: Sequence[ColumnWork], table: str, agg: TargetAggregates, top_k: int
-) -> list[tuple[ColumnWork, str, str]]:
+) -> list[Branch]:
     """Pass B: value counts (every value when there are few, else the top ``top_k``)."""
     out = []
     for c in columns:
@@ -98,7 +126,7 @@ def value_branches(
         q = c.q
         where = f"NOT isnan({q})" if c.family == "float" else f"{q} IS NOT NULL"
         limit = None if c.values_mode == "all" else top_k
-        out.append((c, c.values_mode, _branch(c.index, q, where, table, agg, limit)))
+        out.append(_branch(c, c.values_mode, q, where, table, agg, limit))
     return out
 
 
@@ -109,16 +137,17 @@ def detail_branches(
     top_k: int,
     iqr_factor: float,
     z_limit: float,
-) -> list[tuple[ColumnWork, str, str]]:
-    """Pass D: histogram bins with outlier counts, time buckets, candidate counts."""
+    kinds: Collection[str] = ("candidates", "bins", "buckets"),
+) -> list[Branch]:
+    """Pass D: histogram bins with outlier counts, time buckets, candidate counts (of
+    ``kinds``)."""
     out = []
     for c in columns:
         q = c.q
-        if c.values_mode == "candidates" and c.candidates:
+        if "candidates" in kinds and c.values_mode == "candidates" and c.candidates:
             listed = ", ".join(_literal(v) for v in c.candidates)
-            sql = _branch(c.index, q, f"{q} IN ({listed})", table, agg, top_k)
-            out.append((c, "candidates", sql))
-        if c.numeric and c.n_bins and not c.from_counts:
+            out.append(_branch(c, "candidates", q, f"{q} IN ({listed})", table, agg, top_k))
+        if "bins" in kinds and c.numeric and c.n_bins and not c.from_counts:
             v = c.as_double()
             key = f"least(floor(({v} - {c.bin_low!r}) / {c.bin_width!r}), {c.n_bins - 1})::BIGINT"
             extras = ["0", "0", "0"]
@@ -129,12 +158,10 @@ def detail_branches(
             std, mean = c.std, c.mean
             if std and mean is not None:
                 extras[2] = f"count_if(abs({v} - {mean!r}) > {z_limit * std!r})"
-            sql = _branch(c.index, key, c.finite_filter(), table, agg, None, extras)
-            out.append((c, "bins", sql))
-        if c.temporal and c.bucket_unit:
+            out.append(_branch(c, "bins", key, c.finite_filter(), table, agg, None, extras))
+        if "buckets" in kinds and c.temporal and c.bucket_unit:
             key = f"date_trunc('{c.bucket_unit}', {q})"
-            sql = _branch(c.index, key, f"{q} IS NOT NULL", table, agg)
-            out.append((c, "buckets", sql))
+            out.append(_branch(c, "buckets", key, f"{q} IS NOT NULL", table, agg))
     return out
 
 
@@ -186,20 +213,24 @@ def unpivot_counts(
         yield done
 
 
-def run_branches(
-    query: Query, branches: list[tuple[ColumnWork, str, str]], n_measures: int
-) -> Iterator[int]:
+def run_branches(query: Query, branches: list[Branch], n_measures: int) -> Iterator[int]:
     """Run the branches, batched into UNION ALL queries, and store the groups; yields per batch."""
     done = 0
     for batch in batches(branches, BRANCHES_PER_QUERY):
-        sql = "\nUNION ALL\n".join(
-            f"SELECT {j} AS b, * FROM {s}" for j, (_, _, s) in enumerate(batch)
-        )
+        ctes, selects = [], []
+        for j, branch in enumerate(batch):
+            cte, select = branch.parts(f"__mlwb_g{j}")
+            if cte is not None:
+                ctes.append(cte)
+            selects.append(f"SELECT {j} AS b, * FROM ({select})")
+        sql = "\nUNION ALL\n".join(selects)
+        if ctes:
+            sql = "WITH " + ",\n".join(ctes) + "\n" + sql
         rows: dict[int, list[tuple[Any, ...]]] = {}
         for row in query(sql):
             rows.setdefault(int(row[0]), []).append(row[1:])
-        for j, (c, kind, _) in enumerate(batch):
-            _store(c, kind, rows.get(j, []), n_measures)
+        for j, branch in enumerate(batch):
+            _store(branch.work, branch.kind, rows.get(j, []), n_measures)
         done += len(batch)
         yield done
 

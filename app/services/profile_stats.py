@@ -364,8 +364,9 @@ def _detail_parts(c: ColumnWork, quantile_function: str) -> list[tuple[str, str]
             ("min_length", f"min(length({s}))"),
             ("mean_length", f"avg(length({s}))"),
             ("max_length", f"max(length({s}))"),
-            # LIKE before trim(): most values have no space at either end, and LIKE is cheaper
-            ("empty", f"count_if({s} = '' OR ({s} LIKE ' %' AND trim({s}) = ''))"),
+            # trim() only where a value starts with a space: CASE evaluates its branches on
+            # the rows that reach them, while AND/OR inside an aggregate evaluate both sides
+            ("empty", f"count_if(CASE WHEN {s} LIKE ' %' THEN trim({s}) = '' ELSE {s} = '' END)"),
             ("padded", f"count_if({s} LIKE ' %' OR {s} LIKE '% ')"),
         ]
     return parts

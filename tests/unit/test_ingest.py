@@ -403,3 +403,99 @@ def test_a_file_that_vanishes_or_changes_during_import(store: ProjectStore, tmp_
     with pytest.raises(MlwbError, match="growing.csv changed while it was being imported"):
         ingest.import_file(store, growing, on_progress=progress_hook("checking the rows", append))
     assert snapshot(store) == before
+
+
+# -- the import's shortcuts give what the plain queries give ---------------------------------
+
+
+def _dirty_csv(path: Path, rows: int) -> Path:
+    """Text dirt of every kind the warning scan looks for, spread over ``rows`` rows."""
+    lines = ["id,city,amount,n,code,when,empty,note"]
+    for i in range(rows):
+        city = [" Paris", "Lyon", "?", "NA", "Nice "][i % 5]
+        amount = "n/a" if i % 7 == 0 else str(i * 3)
+        lines.append(f"{i},{city},{amount},{i % 9},{i % 13}5,2024-01-{1 + i % 28:02d},,x{i % 3}")
+    return write(path, "\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("rows", [30, 30_000, 60_000])
+def test_import_warnings_and_fingerprint_match_a_scan_of_the_table(
+    store: ProjectStore, tmp_path: Path, rows: int
+) -> None:
+    """The warning checks on the source's first rows (run during the copy) and the one-scan
+    fingerprint equal ``data_warnings`` and ``fingerprint_table`` run on the stored table.
+
+    30,000 rows is between the scan limits: the import falls back to scanning the table.
+    """
+    from app.services.import_warnings import data_warnings
+
+    csv_path = _dirty_csv(tmp_path / f"dirty{rows}.csv", rows)
+    version = ingest.import_file(store, csv_path)
+    with store.connect() as con:
+        columns = ds.table_columns(con, version.table_name)
+        expected = data_warnings(con, ds.quote_ident(version.table_name), columns)
+        assert (version.n_rows, version.fingerprint) == ds.fingerprint_table(
+            con, version.table_name
+        )
+    assert version.n_rows == rows
+    assert [w for w in version.warnings if w in expected] == expected
+    assert any("'empty'" in w and "no values at all" in w for w in expected)
+    assert any("leading or trailing spaces" in w for w in expected)
+    assert any("missing-value marker" in w for w in expected)
+    assert any("'amount' is text but" in w for w in expected)
+
+
+def test_head_scan_only_stands_in_for_the_scan_it_equals(tmp_path: Path) -> None:
+    import duckdb
+
+    from app.services import import_warnings as iw
+
+    csv_path = _dirty_csv(tmp_path / "dirty.csv", 25_000)
+    relation = f"read_csv({ds.quote_literal(str(csv_path))})"
+    with duckdb.connect() as con:
+        con.execute(f"CREATE TABLE t AS SELECT * FROM {relation}")
+        columns = ds.table_columns(con, "t")
+        head = iw.head_text_scan(con, relation)
+        assert head is not None and head.scanned == iw.LARGE_SCAN_ROWS
+        # 25,000 rows: a table scan reads them all, so the head's 20,000 do not stand in
+        assert not iw.scan_fits(head, columns, 25_000)
+        assert iw.scan_fits(head, columns, iw.SCAN_ROWS + 1)
+        con.execute(f"DELETE FROM t WHERE id >= {iw.LARGE_SCAN_ROWS}")
+        assert head == iw.text_scan(con, "t", columns, iw.LARGE_SCAN_ROWS)
+        assert not iw.scan_fits(head, columns[:-1], iw.SCAN_ROWS + 1)
+
+
+def test_csv_plan_spells_out_types_and_keeps_the_skip_warning(
+    store: ProjectStore, tmp_path: Path
+) -> None:
+    """The planned read_csv needs no second sniff, and reads what auto-detection reads."""
+    import duckdb
+
+    from app.services.ingest_csv import plan_csv
+
+    text = "exported by a tool\nid;when;at;price;ok;name;name\n" + "".join(
+        f"{i};2024-02-{1 + i % 28:02d};2024-02-01 10:{i % 60:02d}:00;{i},5;true;a{i};b\n"
+        for i in range(50)
+    )
+    path = write(tmp_path / "typed.csv", text)
+    with duckdb.connect() as con:
+        plan = plan_csv(con, path, ImportOptions(decimal=","))
+        assert "auto_detect=false" in plan.relation and "columns={" in plan.relation
+        planned = con.execute(f"DESCRIBE SELECT * FROM {plan.relation}").fetchall()
+        rows = con.execute(f"SELECT * FROM {plan.relation}").fetchall()
+        auto = con.execute(
+            f"SELECT * FROM read_csv({ds.quote_literal(str(path))}, decimal_separator=',')"
+        ).fetchall()
+    assert [(r[0], r[1]) for r in planned] == [
+        ("id", "BIGINT"),
+        ("when", "DATE"),
+        ("at", "TIMESTAMP"),
+        ("price", "DOUBLE"),
+        ("ok", "BOOLEAN"),
+        ("name", "VARCHAR"),
+        ("name_2", "VARCHAR"),
+    ]
+    assert rows == auto and len(rows) == 50
+    text = " | ".join(plan.warnings)
+    assert "the first 1 line(s) do not fit the table" in text
+    assert "name" in text  # the duplicate header name is reported too
