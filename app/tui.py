@@ -24,6 +24,7 @@ from screens.deploy import DeployScreen
 from screens.evaluate import EvaluateScreen
 from screens.explore import ExploreScreen
 from screens.modals import ErrorModal, HelpModal
+from screens.monitor import MonitorScreen
 from screens.overview import StageOverviewScreen
 from screens.problem import ProblemScreen
 from screens.train import TrainScreen
@@ -57,6 +58,7 @@ class MlwbApp(App[None]):
         **{stage.value: _overview(stage) for stage in list(Stage)[4:]},
         Stage.EVALUATE.value: EvaluateScreen,
         Stage.DEPLOY.value: DeployScreen,
+        Stage.MONITOR.value: MonitorScreen,
     }
     DEFAULT_MODE = Stage.PROBLEM.value
     BINDINGS = [
