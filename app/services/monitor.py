@@ -490,9 +490,15 @@ def _recommend(
         return Decision.INSPECT, (
             "inspect upstream data: rows break the contract (see the violations per column)"
         )
-    if perf is not None and perf.meets_threshold:
+    if perf is not None and perf.meets_threshold and status is Status.WARN:
         return Decision.ACCEPT, (
             "accept as the new normal: the inputs moved but the model still meets the charter"
+        )
+    if perf is not None and perf.meets_threshold:
+        return Decision.INSPECT, (
+            "inspect the drifted features: much of what the model relies on moved, though it "
+            "still meets the charter on these labels; accept it if the change is expected "
+            "(a season, a new market), retrain before it slips"
         )
     return Decision.INSPECT, (
         "inspect the drifted features upstream, and add labels (mlwb monitor labels) to see "
