@@ -223,6 +223,7 @@ from app import (  # noqa: E402,F401
     cli_evaluate,
     cli_monitor,
     cli_predict,
+    cli_report,
     cli_serve,
     cli_train,
 )

@@ -142,9 +142,29 @@ class MlwbApp(App[None]):
                 lambda s=stage.value: self.action_stage(s),
             )
         yield SystemCommand("Help", "What this stage is for and how to use it", self.action_help)
+        yield SystemCommand(
+            "Write the lifecycle report",
+            "report.md and report.html of the whole project, in the project folder",
+            self.action_write_report,
+        )
         if isinstance(screen, StageScreen):
             yield from screen.palette_commands()
         yield from super().get_system_commands(screen)
+
+    def action_write_report(self) -> None:
+        """Write report.md and report.html into the project folder (in a worker)."""
+        self.notify("Writing the lifecycle report…", timeout=3)
+        self._write_report()
+
+    @work(thread=True, group="report", exit_on_error=False, description="Writing the report")
+    def _write_report(self) -> None:
+        from app.services.report import write_report  # loads the ML services: not at start-up
+
+        root = self.store.root
+        write_report(self.store, root / "report.md", root / "report.html")
+        self.call_from_thread(
+            self.notify, f"Wrote {root / 'report.md'} and report.html", markup=False
+        )
 
     # -- errors ----------------------------------------------------------------------------
 
