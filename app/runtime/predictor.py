@@ -542,10 +542,15 @@ def _model_scores(model: Any, X: Any) -> np.ndarray:
 
 def _decide(bundle: Bundle, scores: np.ndarray) -> pd.DataFrame:
     """Predictions (and probabilities, threshold) from the model's raw scores."""
+    return pd.DataFrame(_decisions(bundle, scores))
+
+
+def _decisions(bundle: Bundle, scores: np.ndarray) -> dict[str, Any]:
+    """Column name -> values (or one value for every row) of ``_decide``'s frame."""
     task = bundle.metadata.task
     model = bundle.model
     if task == REGRESSION:
-        return pd.DataFrame({"prediction": scores[:, 0]})
+        return {"prediction": scores[:, 0]}
     classes = np.asarray(model.classes_).astype(str)
     if task == BINARY:
         positive = str(bundle.metadata.positive_class)
@@ -558,10 +563,11 @@ def _decide(bundle: Bundle, scores: np.ndarray) -> pd.DataFrame:
             score = scores[:, 0] if column == 1 else -scores[:, 0]
             cut = 0.0 if cut is None else cut
         labels = np.where(score >= cut, positive, classes[1 - column])
-        return pd.DataFrame({"prediction": labels, "probability": score, "threshold": cut})
-    out = pd.DataFrame(
-        {"prediction": classes[np.argmax(scores, axis=1)], "probability": scores.max(axis=1)}
-    )
+        return {"prediction": labels, "probability": score, "threshold": cut}
+    out: dict[str, Any] = {
+        "prediction": classes[np.argmax(scores, axis=1)],
+        "probability": scores.max(axis=1),
+    }
     for k, name in enumerate(classes):
         out[f"probability_{name}"] = scores[:, k]
     return out
@@ -714,8 +720,8 @@ class _Lean:
         if errors:
             return {"errors": errors}
         scores = _raw_scores(self.estimator, row)
-        frame = _decide(self.bundle, scores)
-        out = {k: _plain(v) for k, v in frame.iloc[0].to_dict().items()}
+        decided = _decisions(self.bundle, scores)
+        out = {k: _plain(v[0] if isinstance(v, np.ndarray) else v) for k, v in decided.items()}
         out["flags"] = flags
         return out
 
