@@ -224,6 +224,7 @@ from app import (  # noqa: E402,F401
     cli_monitor,
     cli_predict,
     cli_report,
+    cli_retrain,
     cli_serve,
     cli_train,
 )

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from app.services.drift import BatchDrift, FeatureDrift
+from app.domain.drift import BatchDrift, FeatureDrift
 
 WARN_SHARE = 0.10
 """Importance-weighted share of drifted features at which a batch is a warning: one feature in

@@ -34,11 +34,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from scipy.special import chdtrc
 
+from app.domain.drift import BatchDrift, BatchHistogram, DriftStatistic, FeatureDrift
 from app.runtime.contract import MISSING_LEVEL, Baseline, ColumnKind, FeatureBaseline
-from app.services.bundle import QUANTILES, bin_counts
+from app.services.baseline_stats import QUANTILES, bin_counts
+
+__all__ = ["BatchDrift", "BatchHistogram", "DriftStatistic", "FeatureDrift"]
 
 # -- named defaults -----------------------------------------------------------------------------
 
@@ -105,98 +108,6 @@ CATEGORICAL_DECISIVE = ("psi", "js", "cramers_v", "unseen", "missing_rate_change
 FLAG_DATETIME = False
 """Datetime features are measured but never flagged: time moves on, so every later batch lies
 beyond the training range by construction (their date parts are features of their own)."""
-
-# -- results ------------------------------------------------------------------------------------
-
-
-class DriftStatistic(BaseModel):
-    """One statistic of one feature, with the threshold it is judged against."""
-
-    name: str
-    label: str
-    value: float | None
-    min_effect: float | None = None
-    noise: float | None = None
-    """The ``noise_quantile`` of the statistic over simulated no-drift batches of this size."""
-    threshold: float | None = None
-    """``max(min_effect, noise)``."""
-    decisive: bool = False
-    """Whether exceeding the threshold flags the feature."""
-    exceeded: bool = False
-
-
-class BatchHistogram(BaseModel):
-    """A batch counted in the baseline's bins, next to the baseline's own counts."""
-
-    kind: ColumnKind
-    labels: list[str]
-    """Bin labels: numeric ``< e0``, ``e0 – e1`` … ``> e10``; categorical levels, ``(other)``."""
-    counts: list[int]
-    baseline_counts: list[int]
-    n_rows: int
-    missing: int
-    unseen: int | None = None
-    """Rows at levels training never saw (categorical; ``None`` when that cannot be told)."""
-    unseen_levels: dict[str, int] = Field(default_factory=dict)
-    """The most frequent unseen levels and their rows."""
-    below_mean: float | None = None
-    """Mean of the batch values below the training minimum (numeric)."""
-    above_mean: float | None = None
-    """Mean of the batch values above the training maximum (numeric)."""
-
-    @property
-    def present(self) -> int:
-        """Non-missing rows."""
-        return self.n_rows - self.missing
-
-
-class FeatureDrift(BaseModel):
-    """Every drift statistic of one feature for one batch, and the verdict."""
-
-    name: str
-    kind: ColumnKind
-    n_rows: int
-    missing: int
-    missing_rate: float | None
-    baseline_missing_rate: float
-    histogram: BatchHistogram | None
-    statistics: dict[str, DriftStatistic]
-    noise_quantile: float
-    """The quantile of the simulated no-drift statistics used as noise thresholds."""
-    chi_square_p_value: float | None = None
-    """Goodness-of-fit p-value (informative only: at large batches it is tiny for any change)."""
-    assessed: bool
-    """Whether the feature could be judged (not empty, not missing, not a datetime)."""
-    drifted: bool
-    severity: float
-    """The largest ``value / threshold`` over the decisive statistics (above 1: drifted)."""
-    method: str
-    note: str | None = None
-
-    def value(self, name: str) -> float | None:
-        """The value of statistic ``name`` (``None`` when not computed)."""
-        stat = self.statistics.get(name)
-        return stat.value if stat else None
-
-
-class BatchDrift(BaseModel):
-    """The drift of one batch over every feature, most severe first."""
-
-    n_rows: int
-    features: list[FeatureDrift]
-    n_assessed: int
-    n_drifted: int
-    drifted_share: float | None
-    """Drifted share of the assessed features."""
-    weighted_drifted_share: float | None = None
-    """Drifted share weighted by feature importance (when importances were given)."""
-    method: str
-
-    @property
-    def drifted_features(self) -> list[str]:
-        """Names of the drifted features, most severe first."""
-        return [f.name for f in self.features if f.drifted]
-
 
 # -- batch histograms ---------------------------------------------------------------------------
 
@@ -312,6 +223,23 @@ def _level_counts(s: pd.Series) -> tuple[pd.Series, int]:
     return present.value_counts(sort=False), n_na
 
 
+def _is_polars(values: Any) -> bool:
+    return type(values).__module__.startswith("polars")
+
+
+def _polars_level_counts(values: Any) -> tuple[pd.Series, int]:
+    """``_level_counts`` of a Polars Series, counted in Polars (no Python string per row)."""
+    import polars as pl
+
+    text = values.cast(pl.String)
+    n_na = text.null_count()
+    grouped = text.drop_nulls().to_frame("level").group_by("level", maintain_order=True).len()
+    counts = pd.Series(
+        grouped["len"].to_numpy(), index=pd.Index(grouped["level"].to_list(), dtype=object)
+    )
+    return counts, int(n_na)
+
+
 def _categorical_histogram(
     baseline: FeatureBaseline,
     values: Any,
@@ -319,9 +247,14 @@ def _categorical_histogram(
     ref: np.ndarray,
     known_levels: Sequence[str] | None,
 ) -> BatchHistogram:
-    s = _as_series(values)
     # every step below works on the distinct levels, not on the rows
-    level_counts, n_na = _level_counts(s)
+    if _is_polars(values):
+        level_counts, n_na = _polars_level_counts(values)
+        n_rows = len(values)
+    else:
+        s = _as_series(values)
+        level_counts, n_na = _level_counts(s)
+        n_rows = len(s)
     found = pd.Index(level_counts.index)
     rows = level_counts.to_numpy(dtype=np.int64)
     is_missing_level = np.asarray(found == MISSING_LEVEL, dtype=bool)
@@ -349,7 +282,7 @@ def _categorical_histogram(
         labels=labels,
         counts=[*(int(c) for c in counts), other] if len(ref) else [],
         baseline_counts=[int(c) for c in ref],
-        n_rows=len(s),
+        n_rows=n_rows,
         missing=missing,
         unseen=unseen,
         unseen_levels=unseen_levels,
