@@ -73,10 +73,15 @@ def test_walk_every_stage_in_tmux(session: str) -> None:
     subprocess.run(["tmux", "send-keys", "-t", session, "3"], check=True)
     wait_for(session, "No dataset yet: import one on the Data screen")
     wait_for(session, "Columns (c)")
+    # Stages with nothing to work on yet say what comes first (their own empty states).
+    empty = {
+        Stage.DEPLOY: "Nothing to deploy yet",
+        Stage.MONITOR: "there is nothing to monitor with yet",
+    }
     for stage in list(Stage)[3:]:
         subprocess.run(["tmux", "send-keys", "-t", session, str(stage.number)], check=True)
-        shown = wait_for(session, STAGE_PURPOSE[stage][:40])
-        assert f"{stage.number}  {stage.title}" in shown
+        shown = wait_for(session, empty.get(stage, STAGE_PURPOSE[stage][:40]))
+        assert f"{stage.number} {stage.title}" in shown or f"{stage.number}  {stage.title}" in shown
     subprocess.run(["tmux", "send-keys", "-t", session, "1"], check=True)
     wait_for(session, "Business question")
     subprocess.run(["tmux", "send-keys", "-t", session, "F1"], check=True)
