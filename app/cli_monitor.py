@@ -113,7 +113,7 @@ def _show(batch: Any) -> str:
         pd_ = r.prediction_drift
         lines.append(
             wrap(
-                f"Predictions vs training rows: {'moved' if pd_.drifted else 'stable'} "
+                f"Predictions vs holdout: {'moved' if pd_.drifted else 'stable'} "
                 f"(severity {pd_.severity:.2f})"
             )
         )

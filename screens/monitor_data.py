@@ -298,7 +298,7 @@ def recommendation_text(batch: MonitorBatch) -> str:
     if r.prediction_drift is not None:
         pd_ = r.prediction_drift
         lines.append(
-            f"Predictions vs baseline: {verdict(pd_)} (severity {pd_.severity:.2f}; "
+            f"Predictions vs holdout: {verdict(pd_)} (severity {pd_.severity:.2f}; "
             f"{strongest(pd_)})"
         )
     perf = r.performance

@@ -14,7 +14,8 @@ from app.domain.drift import BatchDrift, FeatureDrift
 
 WARN_SHARE = 0.10
 """Importance-weighted share of drifted features at which a batch is a warning: one feature in
-ten (by importance) moving is worth a look, not yet an action."""
+ten (by importance) moving is worth a look, not yet an action. Without importances any drifted
+feature warns."""
 ALERT_SHARE = 0.30
 """... and at which it is an alert: a third of what the model relies on has moved."""
 REJECT_WARN = 0.01

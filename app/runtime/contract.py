@@ -139,7 +139,7 @@ class Baseline(BaseModel):
     n_rows: int
     features: list[FeatureBaseline]
     prediction: FeatureBaseline | None = None
-    """The model's predictions on the training rows: positive-class scores (binary) or
+    """The model's predictions on the locked holdout: positive-class scores (binary) or
     predicted values (regression) in quantile bins, or predicted class frequencies."""
     prediction_rows: int = 0
 

@@ -131,14 +131,14 @@ def prediction_baseline(
     task: TaskType,
     evaluation: Any,
 ) -> tuple[FeatureBaseline | None, int]:
-    """The model's prediction distribution on its training rows (the rows the feature
-    baselines describe, so batches like them show no prediction drift), and the row count."""
+    """The model's prediction distribution on the locked holdout (out of sample, as new rows
+    will be scored), and the holdout size."""
     with store.connect() as con:
         record = store_runs.get_model(con, evaluation.run_id)
     if record is None:
         return None, 0
     model = models.load_model(store.root / record["path"], record["sha256"])
-    X, y = tr.load_part(store, version, features, task, holdout=False)
+    X, y = tr.load_part(store, version, features, task, holdout=True)
     if not len(X):
         return None, 0
     scored = ev.Scored(task, y, model, X, evaluation.positive_class, evaluation.threshold)

@@ -393,18 +393,25 @@ def judge(report: BatchReport, n_rows: int, store: ProjectStore) -> BatchReport:
     how = "importance-weighted " if d.weighted_drifted_share is not None else ""
     if share is not None and d.n_drifted:
         names = ", ".join(report.top_features[:5])
-        level = (
-            Status.ALERT
-            if share >= ALERT_SHARE
-            else Status.WARN
-            if share >= WARN_SHARE
-            else Status.OK
-        )
+        if d.weighted_drifted_share is None:
+            # Without importances every drifted feature may matter: at least a warning.
+            level = Status.ALERT if share >= ALERT_SHARE else Status.WARN
+            rule = f"any drifted feature warns, alert at {ALERT_SHARE:.0%}"
+        else:
+            level = (
+                Status.ALERT
+                if share >= ALERT_SHARE
+                else Status.WARN
+                if share >= WARN_SHARE
+                else Status.OK
+            )
+            rule = f"warn at {WARN_SHARE:.0%}, alert at {ALERT_SHARE:.0%}"
+        light = " — they carry little of what the model relies on" if level is Status.OK else ""
         reasons.append(
             Reason(
                 status=level,
                 text=f"{d.n_drifted} of {d.n_assessed} features drifted ({how}share "
-                f"{share:.0%}; warn at {WARN_SHARE:.0%}, alert at {ALERT_SHARE:.0%}): {names}",
+                f"{share:.0%}; {rule}): {names}{light}",
             )
         )
     rejected = report.violations.rejected_rows
@@ -425,9 +432,13 @@ def judge(report: BatchReport, n_rows: int, store: ProjectStore) -> BatchReport:
             )
         )
     if report.prediction_drift is not None and report.prediction_drift.drifted:
+        # Informative, not a level: the holdout's scores are a sample of one period, and the
+        # status rests on the inputs, the contract, the labels and latency.
         reasons.append(
             Reason(
-                status=Status.WARN, text="the prediction distribution moved from the training rows'"
+                status=Status.OK,
+                text="the prediction distribution differs from the holdout's "
+                f"(severity {report.prediction_drift.severity:.1f})",
             )
         )
     perf = report.performance
@@ -481,6 +492,11 @@ def _recommend(
 ) -> tuple[Decision | None, str]:
     perf = report.performance
     if status is Status.OK:
+        if report.drift.n_drifted:
+            return None, (
+                "nothing to do now: the features that moved carry little of what the model "
+                "relies on; keep watching them"
+            )
         return None, "nothing to do: the batch looks like the training data"
     if perf is not None and perf.meets_threshold is False:
         return Decision.RETRAIN, (
