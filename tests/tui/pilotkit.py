@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from textual.worker import WorkerFailed
@@ -14,8 +15,6 @@ async def settle(app: Any, pilot: Any) -> None:
     test failure here: tests check what the screen shows.
     """
     for _ in range(3):
-        try:
+        with contextlib.suppress(WorkerFailed):
             await app.workers.wait_for_complete()
-        except WorkerFailed:
-            pass
         await pilot.pause()
