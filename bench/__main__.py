@@ -15,6 +15,7 @@ BENCHMARKS = {
     "train": "bench.train",
     "evaluate": "bench.evaluate",
     "deploy": "bench.deploy",
+    "drift-power": "bench.drift_power",
     "serve": "bench.serve",
     "monitor": "bench.monitor",
 }
