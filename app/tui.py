@@ -27,6 +27,7 @@ from screens.modals import ErrorModal, HelpModal
 from screens.monitor import MonitorScreen
 from screens.overview import StageOverviewScreen
 from screens.problem import ProblemScreen
+from screens.retrain import RetrainScreen
 from screens.train import TrainScreen
 from storage import repositories as repo
 from storage.db import ProjectStore
@@ -59,6 +60,7 @@ class MlwbApp(App[None]):
         Stage.EVALUATE.value: EvaluateScreen,
         Stage.DEPLOY.value: DeployScreen,
         Stage.MONITOR.value: MonitorScreen,
+        Stage.RETRAIN.value: RetrainScreen,
     }
     DEFAULT_MODE = Stage.PROBLEM.value
     BINDINGS = [

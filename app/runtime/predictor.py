@@ -244,6 +244,11 @@ def _missing_mask(s: pd.Series) -> np.ndarray:
     return missing
 
 
+def _plain_numbers(s: pd.Series) -> bool:
+    """A column of int or float type (not bool): its values need no parsing."""
+    return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
+
+
 def _about(values: Any, head: str, tail: str, fmt: str = "r") -> Callable[[np.ndarray], list[str]]:
     """Messages ``head + value + tail`` for the given rows of ``values`` (built lazily)."""
     array = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else values
@@ -377,10 +382,14 @@ class Bundle:
         missing = _missing_mask(s)
         target = _polars_type(dtype)
         if dtype in _NUMERIC_TYPES:
-            values = pd.to_numeric(s.where(~missing), errors="coerce")
-            bad = values.isna().to_numpy(dtype=bool) & ~missing
-            notes.fail(name, bad, _about(s, f"{name}: ", " is not a number"))
-            floats = values.to_numpy(dtype=np.float64)
+            if _plain_numbers(s):  # already numbers: nothing to parse
+                floats = s.to_numpy(dtype=np.float64, na_value=np.nan)
+                bad = np.zeros(len(s), dtype=bool)
+            else:
+                values = pd.to_numeric(s.where(~missing), errors="coerce")
+                bad = values.isna().to_numpy(dtype=bool) & ~missing
+                notes.fail(name, bad, _about(s, f"{name}: ", " is not a number"))
+                floats = values.to_numpy(dtype=np.float64)
             series = pl.Series(name, floats, nan_to_null=True)
             if target != pl.Float64 and target.is_integer():
                 whole = np.isnan(floats) | (np.floor(floats) == floats)
@@ -415,7 +424,12 @@ class Bundle:
     def _column(self, c: ColumnContract, s: pd.Series, notes: _Notes, flags: _Notes) -> Any:
         missing = _missing_mask(s)
         if c.kind == "numeric":
-            values = pd.to_numeric(s.where(~missing), errors="coerce").to_numpy(dtype=np.float64)
+            if _plain_numbers(s):  # already numbers: nothing to parse
+                values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                values = pd.to_numeric(s.where(~missing), errors="coerce").to_numpy(
+                    dtype=np.float64
+                )
             bad = np.isnan(values) & ~missing
             notes.add(bad, _about(s, f"{c.name}: ", " is not a number"))
             empty = (missing | ~np.isfinite(values)) & ~bad

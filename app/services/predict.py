@@ -367,7 +367,9 @@ def _run(
     all_varchar: bool,
     summary: BatchSummary | None = None,
 ) -> tuple[int, int, int, int, str | None, list[str], BatchSummary | None]:
-    con = duckdb.connect()
+    # One reader thread: the model's own threads do the heavy work, and reader threads
+    # competing with them for the cores slow the model down more than they speed reading up.
+    con = duckdb.connect(config={"threads": 1})
     source = source_sql(input_path, in_fmt, all_varchar)
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()

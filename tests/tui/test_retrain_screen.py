@@ -1,0 +1,243 @@
+"""Pilot tests of the Retrain screen: the empty states, selecting batches and training a
+challenger with the key (worker), the comparison shown equal to the stored one, and promoting
+it (with the confirmation) then rolling back.
+
+The project is the bikes story of tests/unit/test_retrain.py, smaller: a gradient-boosting
+champion trained on January–March 2011 in production, June and August 2011 added as
+labelled monitoring batches, September without labels. It is built once per module and
+copied for each test.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from pilotkit import settle
+from textual.widgets import DataTable, Input, Static
+
+from app.domain.stages import Stage
+from app.services import evaluation as ev
+from app.services import monitor, registry, retrain
+from app.tui import MlwbApp
+from screens.modals import ConfirmModal
+from screens.retrain import RetrainScreen
+from screens.retrain_data import comparison_rows
+from screens.retrain_dialogs import OverrideModal
+from storage.db import ProjectStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+from train_fixtures import SAMPLE, make_project, train_and_choose  # noqa: E402
+
+SIZE = (120, 40)
+BIKES = pl.read_csv(SAMPLE / "bike_sharing_hour.csv").drop("casual", "registered")
+RESAMPLES = 200
+
+
+def _months(*months: str) -> pl.DataFrame:
+    return BIKES.filter(pl.col("dteday").str.slice(0, 7).is_in(list(months)))
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The project undeployed, deployed without batches, and with its monitoring batches."""
+    from app.services.demo import DEMO_CHARTERS
+
+    base = tmp_path_factory.mktemp("retrain")
+    charter = {**DEMO_CHARTERS["bikes"], "constraints": []}
+    train = _months("2011-01", "2011-02", "2011-03")
+    store = make_project(base / "live", "bikes", train, charter, column_roles={"instant": "id"})
+    run_id = train_and_choose(store, model="hgb")
+    ev.evaluate(store, run_id, resamples=100, importance=False)
+    shutil.copytree(store.root, base / "undeployed")
+    version = registry.deploy(store, run_id, override_reason="retrain screen test")
+    registry.promote(store, version.version)
+    shutil.copytree(store.root, base / "deployed")
+    _months("2011-06").write_csv(base / "june.csv")
+    _months("2011-08").write_csv(base / "august.csv")
+    _months("2011-09").drop("cnt").write_csv(base / "september.csv")
+    for name in ("june", "august"):
+        monitor.add_batch(store, base / f"{name}.csv", label_column="cnt", key_column="instant")
+    monitor.add_batch(store, base / "september.csv", key_column="instant")
+    return {"live": store.root, "undeployed": base / "undeployed", "deployed": base / "deployed"}
+
+
+def copy_of(roots: dict[str, Path], which: str, tmp_path: Path) -> ProjectStore:
+    shutil.copytree(roots[which], tmp_path / which)
+    return ProjectStore.open(tmp_path / which)
+
+
+async def open_retrain(app: MlwbApp, pilot: Any) -> RetrainScreen:
+    await settle(app, pilot)
+    screen = app.screen
+    assert isinstance(screen, RetrainScreen)
+    screen.resamples = RESAMPLES  # the CLI's 1,000 resamples would only make the test slower
+    screen.importance = False
+    return screen
+
+
+def shown(screen: RetrainScreen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+def production(store: ProjectStore) -> int | None:
+    return next(
+        (v.version for v in registry.list_versions(store) if "production" in v.aliases), None
+    )
+
+
+async def test_empty_states_say_what_to_do(roots: dict[str, Path], tmp_path: Path) -> None:
+    undeployed = copy_of(roots, "undeployed", tmp_path)
+    app = MlwbApp(undeployed, start=Stage.RETRAIN)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_retrain(app, pilot)
+        text = shown(screen, "#retrain-state")
+        assert "no champion to challenge" in text and "Deploy (6)" in text
+        assert "mlwb retrain --batches" in text
+        assert not screen.query_one("#retrain-main").display
+        await pilot.press("t")  # dimmed: nothing runs
+        await settle(app, pilot)
+        assert not screen.training and screen.state is not None
+
+    app = MlwbApp(copy_of(roots, "deployed", tmp_path), start=Stage.RETRAIN)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_retrain(app, pilot)
+        text = shown(screen, "#retrain-state")
+        assert "v1 is in production; monitoring has no batches yet" in text
+        assert "Monitor (7)" in text and "mlwb monitor add FILE --label-column" in text
+        assert "mlwb retrain --batches" in text
+
+
+async def test_select_batches_train_show_the_comparison_and_override(
+    roots: dict[str, Path], tmp_path: Path
+) -> None:
+    """A charter stricter than any model (MAE <= 1): the challenger's gate fails, so the
+    comparison keeps the champion and promoting asks for a reason."""
+    from app.services import problem
+    from app.services.demo import DEMO_CHARTERS
+
+    store = copy_of(roots, "live", tmp_path)
+    problem.save_charter(store, {**DEMO_CHARTERS["bikes"], "constraints": [], "threshold": 1})
+    app = MlwbApp(store, start=Stage.RETRAIN)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_retrain(app, pilot)
+        table = screen.query_one("#retrain-batches", DataTable)
+        assert [str(c) for c in table.get_column("use")] == ["[x]", "held out", "—"]
+        assert [str(c) for c in table.get_column("labelled")] == [
+            f"{_months('2011-06').height:,}",
+            f"{_months('2011-08').height:,}",
+            "—",
+        ]
+        assert "No comparison yet" in shown(screen, "#comparison")
+        # Leave June out: August alone is held out, so there is nothing to train on.
+        assert table.cursor_row == 0
+        await pilot.press("space")
+        assert screen.chosen == {2}
+        assert [str(c) for c in table.get_column("use")] == ["[ ]", "held out", "—"]
+        assert shown(screen, "#cli-line") == "CLI: mlwb retrain --batches 2"
+        await pilot.press("t")
+        await settle(app, pilot)
+        assert retrain_events(store) == []
+        assert any("nothing new to train on" in n.message for n in app._notifications)
+        # September has no labels: space on it changes nothing.
+        await pilot.press("down", "down", "space")
+        assert screen.chosen == {2}
+        await pilot.press("up", "up", "space")
+        assert screen.chosen == {1, 2}
+        screen.query_one("#margin", Input).value = "5"
+        await pilot.pause()
+        assert shown(screen, "#cli-line") == "CLI: mlwb retrain --batches 1,2 --margin 5"
+        table.focus()
+        await pilot.press("t")
+        await settle(app, pilot)
+        assert not screen.training
+        assert retrain_events(store) == ["data_built", "compared"]
+        stored = retrain.last_comparison(store)
+        text = shown(screen, "#comparison")
+        assert f"Last comparison #{stored.id}:  {stored.decision.upper()} " in text
+        assert stored.reason[1:] in text
+        for name, value, ci, _ in comparison_rows(stored):
+            assert any(line.split() == [name, value, *ci.split()] for line in text.splitlines()), (
+                name,
+                value,
+                ci,
+            )
+        assert stored.compare_batch == 2 and stored.margin == 5.0
+        assert "held-out rows of batch 2" in text and f"{stored.n_rows:,}" in text
+        assert stored.gate == "fail" and stored.decision == "keep"
+        assert "challenger gate FAIL" in text
+        assert "charter    v2 · champion's" in text
+        assert "p promotes anyway with a recorded reason" in text
+        await pilot.press("p")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, OverrideModal)
+        await pilot.press("enter")  # no reason: the dialog stays, nothing changes
+        await pilot.pause()
+        assert app.screen is modal and production(store) == 1
+        modal.query_one("#override-input", Input).value = "summer traffic"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert production(store) == 2
+        (new,) = [v for v in registry.list_versions(store) if v.version == 2]
+        assert new.run_id == stored.challenger.run_id
+        assert new.override_reason == "summer traffic"
+        text = shown(screen, "#comparison")
+        assert "Promoted as bundle v2 (override: summer traffic)." in text
+        assert f"{stored.challenger.dataset}: original rows + batches 1" in text
+        assert "window     none (all rows)" in text
+
+
+def retrain_events(store: ProjectStore) -> list[str]:
+    with store.connect() as con:
+        rows = con.execute(
+            "SELECT action FROM events WHERE stage = 'retrain' ORDER BY id"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+@pytest.fixture(scope="module")
+def compared(roots: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The live project after a challenger was compared (through the service)."""
+    root = tmp_path_factory.mktemp("compared") / "p"
+    shutil.copytree(roots["live"], root)
+    retrain.retrain(ProjectStore.open(root), batches=[1, 2], resamples=RESAMPLES, importance=False)
+    return root
+
+
+async def test_promote_asks_first_then_rollback(compared: Path, tmp_path: Path) -> None:
+    shutil.copytree(compared, tmp_path / "p")
+    store = ProjectStore.open(tmp_path / "p")
+    stored = retrain.last_comparison(store)
+    app = MlwbApp(store, start=Stage.RETRAIN)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_retrain(app, pilot)
+        # The last comparison shows when the screen opens.
+        assert f"Last comparison #{stored.id}:" in shown(screen, "#comparison")
+        assert stored.decision == "promote"
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("escape")  # cancelled: nothing changes
+        await settle(app, pilot)
+        assert production(store) == 1
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert production(store) == 2
+        (new,) = [v for v in registry.list_versions(store) if v.version == 2]
+        assert new.run_id == stored.challenger.run_id
+        assert "Promoted as bundle v2." in shown(screen, "#comparison")
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert production(store) == 1
+        assert "Promoted as bundle v2, then rolled back." in shown(screen, "#comparison")
