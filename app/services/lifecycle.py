@@ -133,23 +133,33 @@ def stage_statuses(store: ProjectStore) -> list[StageStatus]:
     )
     statuses.append(_deploy_status(store, statuses[-1].state is StageState.DONE))
     statuses.append(_monitor_status(store, statuses[-1].state is StageState.DONE))
-    stages = list(Stage)
-    for stage in stages[7:]:
-        previous = stages[stages.index(stage) - 1]
-        if statuses[-1].state is not StageState.DONE:
-            statuses.append(
-                _locked(stage, f"Finish {previous.title} (stage {previous.number}) first.")
-            )
-        else:
-            statuses.append(
-                StageStatus(
-                    stage=stage,
-                    state=StageState.CURRENT,
-                    summary="Not started.",
-                    next_step=STAGE_PURPOSE[stage],
-                )
-            )
+    statuses.append(_retrain_status(store, statuses[-1].state))
     return statuses
+
+
+def _retrain_status(store: ProjectStore, monitor: StageState) -> StageStatus:
+    """Retrain opens once batches are monitored; done when the last comparison was decided
+    (a challenger promoted, or the champion kept)."""
+    if monitor in (StageState.LOCKED, StageState.CURRENT):
+        return _locked(Stage.RETRAIN, "Monitor at least one batch first (stage 7).")
+    with store.connect() as con:
+        rows = con.execute(
+            "SELECT action, summary FROM events WHERE stage = 'retrain' "
+            "AND action IN ('compared', 'promoted') ORDER BY id DESC LIMIT 1"
+        ).fetchall()
+    if not rows:
+        return StageStatus(
+            stage=Stage.RETRAIN,
+            state=StageState.CURRENT,
+            summary="No challenger trained yet.",
+            next_step=STAGE_PURPOSE[Stage.RETRAIN],
+        )
+    action, summary = rows[0]
+    return StageStatus(
+        stage=Stage.RETRAIN,
+        state=StageState.DONE,
+        summary=f"Last {'promotion' if action == 'promoted' else 'comparison'}: {summary}"[:300],
+    )
 
 
 def _deploy_status(store: ProjectStore, evaluated: bool) -> StageStatus:
