@@ -28,14 +28,13 @@ from screens.deploy_data import (
     registry_row,
     version_detail,
 )
-from screens.deploy_dialogs import ReasonModal
 from screens.deploy_messages import (
     BundleBuilt,
     DeployStateRead,
     RegistryChanged,
 )
 from screens.deploy_tools import DeployTools
-from screens.modals import ConfirmModal
+from screens.modals import ConfirmModal, ReasonModal
 
 COLUMNS = ("version", "run", "model", "metric", "gate", "alias", "created")
 COLUMN_LABELS = {"version": "ver", "metric": "metric [95% CI]"}
@@ -209,7 +208,14 @@ class DeployScreen(DeployTools):
                 "The bundle is built anyway and the reason is recorded with it and in the "
                 "events. It becomes a candidate: promoting it is a separate step (p)."
             )
-            self.app.push_screen(ReasonModal(why), self._build_with)
+            modal = ReasonModal(
+                "Deploy anyway? The gate did not pass",
+                why,
+                "why deploy it anyway (recorded with the bundle and the event)",
+                "Build anyway",
+                "the bundle",
+            )
+            self.app.push_screen(modal, self._build_with)
             return
         self._build_with(None)
 

@@ -18,54 +18,6 @@ from app.errors import MlwbError
 from screens.deploy_form import FormField, form_fields, result_text, typed_value
 
 
-class ReasonModal(ModalScreen[str | None]):
-    """Ask why a run that did not pass the gate is deployed anyway; dismisses with the reason."""
-
-    DEFAULT_CSS = """
-    #reason-dialog { height: auto; }
-    #reason-why { color: $warning; padding-bottom: 1; }
-    #reason-input { margin-bottom: 0; }
-    """
-
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="reason.cancel")]
-
-    def __init__(self, why: str) -> None:
-        super().__init__(classes="modal")
-        self.why = why
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="reason-dialog", classes="dialog"):
-            yield Label("Deploy anyway? The gate did not pass", classes="dialog-title")
-            yield Static(self.why, id="reason-why", markup=False)
-            yield Input(
-                placeholder="why deploy it anyway (recorded with the bundle and the event)",
-                id="reason-input",
-            )
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Build anyway (enter)", id="yes", variant="warning", compact=True)
-                yield Button("Cancel (esc)", id="no", compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#reason-input", Input).focus()
-
-    def _answer(self) -> None:
-        reason = self.query_one("#reason-input", Input).value.strip()
-        if not reason:
-            self.notify("Give a reason: it is recorded with the bundle.", severity="warning")
-            return
-        self.dismiss(reason)
-
-    @on(Input.Submitted, "#reason-input")
-    def _submitted(self) -> None:
-        self._answer()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "yes":
-            self._answer()
-        else:
-            self.dismiss(None)
-
-
 @dataclass
 class RowPredicted(Message):
     """The bundle's answer for the form's row (or the error that stopped it)."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Markdown, Static, TextArea
+from textual.widgets import Button, Input, Label, Markdown, Static, TextArea
 
 
 class ErrorModal(ModalScreen[None]):
@@ -79,6 +80,57 @@ class ConfirmModal(ModalScreen[bool]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
+
+
+class ReasonModal(ModalScreen[str | None]):
+    """Ask why something is done against a verdict (a failed gate, a "keep" decision);
+    dismisses with the reason, which is recorded, or None when cancelled."""
+
+    DEFAULT_CSS = """
+    #reason-dialog { height: auto; }
+    #reason-why { color: $warning; padding-bottom: 1; }
+    #reason-input { margin-bottom: 0; }
+    """
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="reason.cancel")]
+
+    def __init__(self, question: str, why: str, placeholder: str, yes: str, recorded: str) -> None:
+        super().__init__(classes="modal")
+        self.question = question
+        self.why = why
+        self.placeholder = placeholder
+        self.yes = yes
+        self.recorded = recorded
+        """What the reason is recorded with, for the empty-reason warning."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="reason-dialog", classes="dialog"):
+            yield Label(self.question, classes="dialog-title", markup=False)
+            yield Static(self.why, id="reason-why", markup=False)
+            yield Input(placeholder=self.placeholder, id="reason-input")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.yes} (enter)", id="yes", variant="warning", compact=True)
+                yield Button("Cancel (esc)", id="no", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#reason-input", Input).focus()
+
+    def _answer(self) -> None:
+        reason = self.query_one("#reason-input", Input).value.strip()
+        if not reason:
+            self.notify(f"Give a reason: it is recorded with {self.recorded}.", severity="warning")
+            return
+        self.dismiss(reason)
+
+    @on(Input.Submitted, "#reason-input")
+    def _submitted(self) -> None:
+        self._answer()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "yes":
+            self._answer()
+        else:
+            self.dismiss(None)
 
 
 class HelpModal(ModalScreen[None]):

@@ -18,12 +18,11 @@ from textual.app import SystemCommand
 from textual.worker import Worker, WorkerState
 
 from screens.base import StageScreen
-from screens.modals import ConfirmModal
+from screens.modals import ConfirmModal, ReasonModal
 from screens.retrain_data import RetrainState
 from screens.retrain_dialogs import (
     Cancelled,
     ChallengerCompared,
-    OverrideModal,
     ProductionChanged,
     RetrainStopped,
 )
@@ -214,9 +213,12 @@ class RetrainRunner(StageScreen):
             )
         else:
             self.app.push_screen(
-                OverrideModal(
+                ReasonModal(
                     "Promote anyway? The comparison decided to KEEP the champion",
                     f"{reason}.\n{detail}",
+                    "why promote it anyway (recorded with the event)",
+                    "Promote anyway",
+                    "the promotion",
                 ),
                 lambda reason: self._promote(reason) if reason else None,
             )

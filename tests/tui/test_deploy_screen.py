@@ -22,8 +22,8 @@ from app.services import registry
 from app.services.bundle import load_bundle
 from app.tui import MlwbApp
 from screens.deploy import DeployScreen
-from screens.deploy_dialogs import ReasonModal, TryItModal
-from screens.modals import ConfirmModal
+from screens.deploy_dialogs import TryItModal
+from screens.modals import ConfirmModal, ReasonModal
 from storage.db import ProjectStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))

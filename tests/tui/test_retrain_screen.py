@@ -24,10 +24,9 @@ from app.domain.stages import Stage
 from app.services import evaluation as ev
 from app.services import monitor, registry, retrain
 from app.tui import MlwbApp
-from screens.modals import ConfirmModal
+from screens.modals import ConfirmModal, ReasonModal
 from screens.retrain import RetrainScreen
 from screens.retrain_data import comparison_rows
-from screens.retrain_dialogs import OverrideModal
 from storage.db import ProjectStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
@@ -175,11 +174,11 @@ async def test_select_batches_train_show_the_comparison_and_override(
         await pilot.press("p")
         await pilot.pause()
         modal = app.screen
-        assert isinstance(modal, OverrideModal)
+        assert isinstance(modal, ReasonModal)
         await pilot.press("enter")  # no reason: the dialog stays, nothing changes
         await pilot.pause()
         assert app.screen is modal and production(store) == 1
-        modal.query_one("#override-input", Input).value = "summer traffic"
+        modal.query_one("#reason-input", Input).value = "summer traffic"
         await pilot.press("enter")
         await settle(app, pilot)
         assert production(store) == 2
