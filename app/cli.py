@@ -216,6 +216,10 @@ from app import cli_eda  # noqa: E402  (registers the `eda` group)
 
 cli.add_command(cli_eda.eda)
 
+from app import cli_lesson  # noqa: E402  (registers the `lesson` group)
+
+cli.add_command(cli_lesson.lesson)
+
 # cli_clean adds the recipe commands to `data`; the others register their stage commands.
 from app import (  # noqa: E402,F401
     cli_clean,

@@ -157,3 +157,45 @@ def retrain_promote(project: Path, override: str | None, as_json: bool) -> None:
         f"bundle v{version.version} (run {version.run_id}) is production; "
         "undo with: mlwb registry rollback",
     )
+
+
+@retrain.command("shadow")
+@click.argument("action", type=click.Choice(["status", "start", "stop"]), default="status")
+@project_option
+@click.option(
+    "--override",
+    metavar="REASON",
+    help="Shadow a challenger whose gate did not pass, recording why.",
+)
+@json_option
+@debug_option
+def retrain_shadow(project: Path, action: str, override: str | None, as_json: bool) -> None:
+    """Score the last comparison's challenger beside production on the next labelled batches
+    (start), show the evidence per batch (status), or stop. `retrain promote` then promotes
+    the shadowed bundle itself."""
+    from app.services import shadow
+
+    store = ProjectStore.open(project)
+    if action == "start":
+        version = shadow.start(store, override)
+        emit(
+            version.model_dump(mode="json"),
+            as_json,
+            f"bundle v{version.version} (run {version.run_id}) is shadowed: every labelled batch "
+            "added with mlwb monitor add --label-column is scored by both models",
+        )
+    elif action == "stop":
+        version = shadow.stop(store)
+        emit({"stopped": version}, as_json, f"stopped shadowing bundle v{version}")
+    else:
+        rows = shadow.results(store)
+        emit(
+            {
+                "version": shadow.current(store),
+                "batches": [
+                    {"batch": b, "name": n, **r.model_dump(mode="json")} for b, n, r in rows
+                ],
+            },
+            as_json,
+            lambda: shadow.summary(store),
+        )

@@ -14,15 +14,19 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from app.domain.guide import STAGE_GUIDE, STAGE_PURPOSE
+from app.domain.lesson import Lesson, LessonProgress
 from app.domain.project import ProjectInfo
 from app.domain.stages import Stage, StageStatus
 from app.errors import MlwbError, ValidationFailed
+from app.services import lesson as lesson_service
+from app.services.lesson_reset import ProjectPresence
 from app.services.lifecycle import stage_statuses
 from screens.base import StageScreen
 from screens.data import DataScreen
 from screens.deploy import DeployScreen
 from screens.evaluate import EvaluateScreen
 from screens.explore import ExploreScreen
+from screens.lesson import LessonView
 from screens.modals import ErrorModal, HelpModal
 from screens.monitor import MonitorScreen
 from screens.overview import StageOverviewScreen
@@ -39,6 +43,15 @@ class StatusRefreshed(Message):
 
     info: ProjectInfo
     statuses: list[StageStatus]
+    lesson: LessonView | None = None
+
+
+@dataclass
+class LessonHintShown(Message):
+    """The next hint of a lesson task was read (and recorded) in a worker."""
+
+    task_id: str
+    text: str
 
 
 def _overview(stage: Stage):  # noqa: ANN202 - a screen factory for MODES
@@ -78,21 +91,39 @@ class MlwbApp(App[None]):
         Binding("f1", "help", "Help", tooltip="Help on this stage", id="app.help"),
         Binding("question_mark", "help", "Help", show=False, id="app.help_q"),
         Binding("ctrl+q", "quit", "Quit", tooltip="Leave mlwb", id="app.quit"),
+        Binding(
+            "ctrl+l",
+            "toggle_lesson",
+            "Lesson",
+            show=False,
+            tooltip="Show or hide the lesson panel",
+            id="app.lesson",
+        ),
+        Binding("f6", "lesson_hint", "Hint", show=False, tooltip="Next lesson hint", id="app.hint"),
     ]
 
-    def __init__(self, store: ProjectStore, start: Stage = Stage.PROBLEM) -> None:
+    def __init__(
+        self, store: ProjectStore, start: Stage = Stage.PROBLEM, lesson: bool = False
+    ) -> None:
         super().__init__()
         self.store = store
         self.start = start
+        self.lesson_on = lesson
+        self.lesson_view = LessonView()
+        self._presence = ProjectPresence(store.root)
         self.statuses: list[StageStatus] = []
         self.project_name = store.name
         self._status_running = False
         self._status_again = False
 
     def on_mount(self) -> None:
+        self._presence.hold()
         self.title = self.project_name
         self.switch_mode(self.start.value)
         self.refresh_status()
+
+    def on_unmount(self) -> None:
+        self._presence.release()
 
     # -- lifecycle state -------------------------------------------------------------------
 
@@ -109,7 +140,18 @@ class MlwbApp(App[None]):
         statuses = stage_statuses(self.store)
         with self.store.connect() as con:
             info = repo.project_info(con)
-        self.post_message(StatusRefreshed(info, statuses))
+        view = self._read_lesson(statuses) if self.lesson_on else None
+        self.post_message(StatusRefreshed(info, statuses, view))
+
+    def _read_lesson(self, statuses: list[StageStatus]) -> LessonView:
+        """The lesson and its progress (called in the status worker)."""
+        try:
+            lesson, record = lesson_service.require_lesson(self.store)
+        except MlwbError as exc:
+            return LessonView(problem=exc.one_line())
+        found: LessonProgress = lesson_service.progress(self.store, lesson, statuses)
+        batches = lesson_service.fill("{batches}", record)
+        return LessonView(lesson, found, fill={"batches": batches})
 
     def _status_done(self) -> None:
         self._status_running = False
@@ -122,6 +164,9 @@ class MlwbApp(App[None]):
         self.statuses = message.statuses
         self.project_name = message.info.name
         self.title = message.info.name
+        if message.lesson is not None:
+            message.lesson.hints = self.lesson_view.hints
+            self.lesson_view = message.lesson
         if isinstance(self.screen, StageScreen):
             self.screen.show_statuses(message.statuses)
 
@@ -136,6 +181,39 @@ class MlwbApp(App[None]):
         stage = self.current_mode if self.current_mode in Stage._value2member_map_ else "problem"
         self.push_screen(HelpModal(STAGE_GUIDE[Stage(stage)]))
 
+    # -- lesson mode -------------------------------------------------------------------------
+
+    def action_toggle_lesson(self) -> None:
+        """Show or hide the lesson panel (its progress is read with the stage states)."""
+        self.lesson_on = not self.lesson_on
+        if isinstance(self.screen, StageScreen):
+            self.screen.show_lesson()
+        if self.lesson_on:
+            self.refresh_status()
+
+    def action_lesson_hint(self) -> None:
+        """Reveal the next hint of the open stage's first task not done yet."""
+        if not self.lesson_on:
+            self.action_toggle_lesson()
+        stage = Stage(self.current_mode) if self.current_mode in Stage._value2member_map_ else None
+        task = self.lesson_view.focus_task(stage) if stage else None
+        lesson = self.lesson_view.lesson
+        if task is None or lesson is None:
+            why = self.lesson_view.problem or "The lesson is still being read; try again."
+            self.notify(why, timeout=5, markup=False)
+            return
+        self._read_hint(lesson, task.id)
+
+    @work(thread=True, group="lesson", exit_on_error=False, description="Reading a hint")
+    def _read_hint(self, lesson: Lesson, task_id: str) -> None:
+        hint = lesson_service.next_hint(self.store, lesson, task_id)
+        self.post_message(LessonHintShown(task_id, f"Hint {hint.number}/{hint.total}: {hint.text}"))
+
+    def on_lesson_hint_shown(self, message: LessonHintShown) -> None:
+        self.lesson_view.hints[message.task_id] = message.text
+        if isinstance(self.screen, StageScreen):
+            self.screen.show_lesson()
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for stage in Stage:
             yield SystemCommand(
@@ -144,6 +222,16 @@ class MlwbApp(App[None]):
                 lambda s=stage.value: self.action_stage(s),
             )
         yield SystemCommand("Help", "What this stage is for and how to use it", self.action_help)
+        yield SystemCommand(
+            "Lesson mode: show or hide the lesson panel",
+            "The workshop's tasks for this stage, checked against the project (ctrl+l)",
+            self.action_toggle_lesson,
+        )
+        yield SystemCommand(
+            "Lesson: next hint",
+            "Reveal the next hint of this stage's first open task (f6)",
+            self.action_lesson_hint,
+        )
         yield SystemCommand(
             "Write the lifecycle report",
             "report.md and report.html of the whole project, in the project folder",

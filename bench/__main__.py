@@ -18,6 +18,7 @@ BENCHMARKS = {
     "drift-power": "bench.drift_power",
     "serve": "bench.serve",
     "monitor": "bench.monitor",
+    "monitor-memory": "bench.monitor_memory",
 }
 
 

@@ -11,6 +11,7 @@ from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState
 
 from app.domain.stages import Stage, StageStatus
+from screens.lesson import LessonPanel
 from screens.widgets.stepper import StageStep, Stepper
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ class StageScreen(Screen[None]):
         yield Header(show_clock=False, icon="◆")
         yield Stepper(self.stage)
         yield from self.compose_body()
+        yield LessonPanel(self.stage)
         yield Footer()
 
     def compose_body(self) -> ComposeResult:
@@ -48,6 +50,14 @@ class StageScreen(Screen[None]):
     def show_statuses(self, statuses: list[StageStatus]) -> None:
         """Receive fresh lifecycle states (called by the app on the UI thread)."""
         self.query_one(Stepper).show(statuses)
+        self.show_lesson()
+
+    def show_lesson(self) -> None:
+        """Show or hide the lesson panel and draw the app's lesson state in it."""
+        panel = self.query_one(LessonPanel)
+        panel.display = self.mlwb.lesson_on
+        if self.mlwb.lesson_on:
+            panel.show(self.mlwb.lesson_view)
 
     def on_stage_step_chosen(self, event: StageStep.Chosen) -> None:
         self.mlwb.action_stage(event.stage.value)

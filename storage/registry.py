@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from storage.schema import first_row
 
-ALIASES = ("candidate", "production", "archived")
+ALIASES = ("candidate", "production", "archived", "shadow")
 
 
 class BundleVersion(BaseModel):

@@ -107,6 +107,38 @@ class Reason(BaseModel):
     text: str
 
 
+class ShadowResult(BaseModel):
+    """A challenger scored in the shadow of production on one labelled batch: both models on
+    the same rows, with the paired bootstrap interval of (challenger − production)."""
+
+    version: int
+    """The challenger's bundle version (alias ``shadow``)."""
+    run_id: int
+    metric: str
+    label: str
+    higher_is_better: bool
+    n_rows: int
+    """Labelled rows both models scored (a seeded sample of at most ``SHADOW_ROWS``)."""
+    sampled: bool = False
+    production: float | None = None
+    production_low: float | None = None
+    production_high: float | None = None
+    challenger: float | None = None
+    challenger_low: float | None = None
+    challenger_high: float | None = None
+    difference: float | None = None
+    difference_low: float | None = None
+    difference_high: float | None = None
+    note: str = ""
+
+    @property
+    def better(self) -> bool | None:
+        """Whether the whole difference interval favours the challenger (None: undecided)."""
+        if self.difference_low is None or self.difference_high is None:
+            return None
+        return self.difference_low > 0 if self.higher_is_better else self.difference_high < 0
+
+
 class BatchReport(BaseModel):
     """Everything computed for one batch."""
 
@@ -124,6 +156,8 @@ class BatchReport(BaseModel):
     """The drifted features, most severe first (at most ten)."""
     importance: dict[str, float] = Field(default_factory=dict)
     seconds: float = 0.0
+    shadow: ShadowResult | None = None
+    """The shadow challenger on this batch's labelled rows, when one was being shadowed."""
 
 
 class MonitorBatch(BaseModel):

@@ -159,16 +159,20 @@ def baseline_bins(baseline: FeatureBaseline) -> tuple[list[str], np.ndarray]:
 
 
 def batch_histogram(
-    baseline: FeatureBaseline, values: Any, known_levels: Sequence[str] | None = None
+    baseline: FeatureBaseline,
+    values: Any,
+    known_levels: Sequence[str] | None = None,
+    shown: int | None = UNSEEN_SHOWN,
 ) -> BatchHistogram:
     """Count a batch (array or Series, NaN/None for missing) in the baseline's bins.
 
     ``known_levels`` lists every level training saw (the contract's categories); it is needed to
     tell unseen levels from rare training levels when the baseline groups some as ``other``.
+    ``shown`` caps the unseen levels listed (``None``: all of them, for merging chunks).
     """
     labels, ref = baseline_bins(baseline)
     if baseline.kind == "categorical":
-        return _categorical_histogram(baseline, values, labels, ref, known_levels)
+        return _categorical_histogram(baseline, values, labels, ref, known_levels, shown)
     x = numeric_values(baseline.kind, values)
     missing = int(np.count_nonzero(np.isnan(x)))
     if not len(ref):
@@ -246,6 +250,7 @@ def _categorical_histogram(
     labels: list[str],
     ref: np.ndarray,
     known_levels: Sequence[str] | None,
+    shown: int | None,
 ) -> BatchHistogram:
     # every step below works on the distinct levels, not on the rows
     if _is_polars(values):
@@ -275,7 +280,8 @@ def _categorical_histogram(
         if unseen:
             # a stable sort of counts in order of first appearance, as ``value_counts``
             top = level_counts[new].sort_values(ascending=False, kind="stable")
-            top = top.head(UNSEEN_SHOWN)
+            if shown is not None:
+                top = top.head(shown)
             unseen_levels = {str(k): int(v) for k, v in top.items()}
     return BatchHistogram(
         kind="categorical",
@@ -287,6 +293,85 @@ def _categorical_histogram(
         unseen=unseen,
         unseen_levels=unseen_levels,
     )
+
+
+UNSEEN_KEPT = 10_000
+"""Distinct unseen levels kept while merging chunk histograms (the largest; the unseen count
+itself stays exact)."""
+
+
+def _weighted_mean(a: float | None, n_a: int, b: float | None, n_b: int) -> float | None:
+    if a is None or not n_a:
+        return b
+    if b is None or not n_b:
+        return a
+    return (a * n_a + b * n_b) / (n_a + n_b)
+
+
+def merge_histograms(a: BatchHistogram, b: BatchHistogram) -> BatchHistogram:
+    """The histogram of two chunks of one batch counted in the same baseline bins: counts add,
+    the means beyond the training range are weighted by their rows, unseen levels add up."""
+    if a.labels != b.labels or a.kind != b.kind:
+        raise ValueError("histograms of different bins cannot be merged")
+    counts = [x + y for x, y in zip(a.counts, b.counts, strict=True)]
+    levels = dict(a.unseen_levels)
+    for level, rows in b.unseen_levels.items():
+        levels[level] = levels.get(level, 0) + rows
+    if len(levels) > UNSEEN_KEPT:
+        levels = dict(sorted(levels.items(), key=lambda kv: -kv[1])[:UNSEEN_KEPT])
+    below = above = None
+    if counts:
+        below = _weighted_mean(a.below_mean, a.counts[0], b.below_mean, b.counts[0])
+        above = _weighted_mean(a.above_mean, a.counts[-1], b.above_mean, b.counts[-1])
+    return BatchHistogram(
+        kind=a.kind,
+        labels=a.labels,
+        counts=counts,
+        baseline_counts=a.baseline_counts,
+        n_rows=a.n_rows + b.n_rows,
+        missing=a.missing + b.missing,
+        unseen=None if a.unseen is None or b.unseen is None else a.unseen + b.unseen,
+        unseen_levels=levels,
+        below_mean=below,
+        above_mean=above,
+    )
+
+
+def shown_levels(hist: BatchHistogram, shown: int = UNSEEN_SHOWN) -> BatchHistogram:
+    """``hist`` with only its ``shown`` most frequent unseen levels listed (ties: first seen)."""
+    if len(hist.unseen_levels) <= shown:
+        return hist
+    top = sorted(hist.unseen_levels.items(), key=lambda kv: -kv[1])[:shown]
+    return hist.model_copy(update={"unseen_levels": dict(top)})
+
+
+class HistogramAccumulator:
+    """A batch's histograms built chunk by chunk, so a batch larger than memory is counted in
+    bounded memory; the result equals counting the whole batch at once."""
+
+    def __init__(
+        self,
+        baselines: Sequence[FeatureBaseline],
+        known_levels: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.baselines = {b.name: b for b in baselines}
+        self.known_levels = known_levels or {}
+        self.histograms: dict[str, BatchHistogram] = {}
+        self.n_rows = 0
+
+    def add(self, columns: Mapping[str, Any], n_rows: int) -> None:
+        """Count one chunk (``columns`` maps feature names to its values)."""
+        for name, baseline in self.baselines.items():
+            if name not in columns:
+                continue
+            hist = batch_histogram(baseline, columns[name], self.known_levels.get(name), shown=None)
+            held = self.histograms.get(name)
+            self.histograms[name] = hist if held is None else merge_histograms(held, hist)
+        self.n_rows += n_rows
+
+    def result(self) -> dict[str, BatchHistogram]:
+        """The histograms of every chunk so far, top unseen levels only."""
+        return {name: shown_levels(h) for name, h in self.histograms.items()}
 
 
 # -- statistics on shares (1-D: one batch, 2-D: one batch per row) ------------------------------
@@ -549,7 +634,13 @@ def feature_drift(
     ``values`` holds the batch's column (NaN/None for missing); see :func:`batch_histogram` for
     ``known_levels``. ``cache`` shares noise thresholds between calls with the same batch size.
     """
-    hist = batch_histogram(baseline, values, known_levels)
+    return drift_of_histogram(baseline, batch_histogram(baseline, values, known_levels), cache)
+
+
+def drift_of_histogram(
+    baseline: FeatureBaseline, hist: BatchHistogram, cache: NoiseCache | None = None
+) -> FeatureDrift:
+    """:func:`feature_drift` of a batch already counted in the baseline's bins."""
     n_rows, n_present = hist.n_rows, hist.present
     _, ref = baseline_bins(baseline)
     noise = noise_thresholds(baseline, n_rows, n_present, cache)
@@ -657,12 +748,26 @@ def batch_drift(
     """
     n_rows = int(frame.shape[0])
     columns = set(frame.columns)
+    histograms = {
+        fb.name: batch_histogram(fb, frame[fb.name], (known_levels or {}).get(fb.name))
+        for fb in baseline.features
+        if fb.name in columns
+    }
+    return batch_drift_of_histograms(baseline, histograms, n_rows, importances)
+
+
+def batch_drift_of_histograms(
+    baseline: Baseline,
+    histograms: Mapping[str, BatchHistogram],
+    n_rows: int,
+    importances: Mapping[str, float] | None = None,
+) -> BatchDrift:
+    """:func:`batch_drift` of a batch of ``n_rows`` rows already counted per feature (a feature
+    without a histogram was not in the batch)."""
     cache: NoiseCache = {}
     features = [
-        feature_drift(
-            fb, frame[fb.name], known_levels=(known_levels or {}).get(fb.name), cache=cache
-        )
-        if fb.name in columns
+        drift_of_histogram(fb, histograms[fb.name], cache)
+        if fb.name in histograms
         else _absent(fb, n_rows)
         for fb in baseline.features
     ]

@@ -17,17 +17,19 @@ user chose. A failed batch stores nothing but an event saying why.
 
 from __future__ import annotations
 
+import os
 import re
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from app.domain.metrics import LATENCY_METRIC, TaskType
 from app.domain.monitor import (
@@ -45,15 +47,15 @@ from app.domain.monitor import (
     Violations,
 )
 from app.errors import MlwbError
-from app.runtime.contract import MISSING_LEVEL
 from app.services import bootstrap as bs
 from app.services import drift, problem, registry
 from app.services import evaluation as ev
 from app.services.bundle import Bundle, load_bundle
-from app.services.ingest import file_sha256
+from app.services.ingest import IMPORT_MEMORY_LIMIT, file_sha256
 from app.services.predict import file_format, id_column, source_sql
 from storage import monitor as store_monitor
 from storage import repositories as repo
+from storage.artifacts import TEMP_PREFIX
 from storage.db import ProjectStore
 
 STAGE = "monitor"
@@ -107,20 +109,30 @@ def _importance(store: ProjectStore, bundle: Bundle) -> dict[str, float]:
 
 
 class _Accumulated:
-    """What the chunks add up to."""
+    """What the chunks add up to, in bounded memory: each feature's and the prediction's
+    histogram in the baseline's bins, contract breaks counted per column, and the scored rows
+    (position, key, prediction, score, label) staged in a Parquet file under the project's
+    artifacts until the batch is stored in one transaction."""
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle, store: ProjectStore) -> None:
         self.bundle = bundle
-        self.features: dict[str, list[np.ndarray]] = {c.name: [] for c in bundle.contract.columns}
-        self.predictions: list[np.ndarray] = []
-        self.scores: list[np.ndarray] = []
-        self.rows: list[np.ndarray] = []
-        self.keys: list[np.ndarray] = []
-        self.labels: list[np.ndarray] = []
-        self.reasons: list[str] = []
-        self.flags: list[str] = []
+        names = {c.name for c in bundle.contract.columns}
+        self.features = drift.HistogramAccumulator(
+            [fb for fb in bundle.baseline.features if fb.name in names]
+        )
+        reference = bundle.baseline.prediction
+        self.prediction = drift.HistogramAccumulator([reference] if reference else [])
+        self.violations = _ViolationCounts()
         self.n_rows = 0
+        self.n_scored = 0
         self.seconds = 0.0
+        self.has_keys = False
+        self.has_labels = False
+        store.artifacts.mkdir(parents=True, exist_ok=True)
+        self.path = (
+            store.artifacts / f"{TEMP_PREFIX}{os.getpid()}-monitor-{uuid.uuid4().hex}.parquet"
+        )
+        self._writer: pq.ParquetWriter | None = None
 
     def add(self, frame: pd.DataFrame, key: str | None, label: str | None, offset: int) -> None:
         started = time.perf_counter()
@@ -129,40 +141,101 @@ class _Accumulated:
         preds = result.predictions
         positions = preds["row"].to_numpy(dtype=np.int64)
         if result.features is not None:
-            for c in self.bundle.contract.columns:
-                values = result.features[c.name].to_numpy()
-                if c.kind == "categorical":
-                    values = np.where(values == MISSING_LEVEL, None, values).astype(object)
-                self.features[c.name].append(values)
-        self.predictions.append(preds["prediction"].astype(str).to_numpy(dtype=object))
+            self.features.add(result.features, len(preds))
+        predictions = preds["prediction"].astype(str).to_numpy(dtype=object)
         score = preds["probability"] if "probability" in preds else preds["prediction"]
-        self.scores.append(pd.to_numeric(score, errors="coerce").to_numpy(dtype=np.float64))
-        self.rows.append(positions + offset)
+        scores = pd.to_numeric(score, errors="coerce").to_numpy(dtype=np.float64)
+        reference = self.bundle.baseline.prediction
+        if reference is not None:
+            values = predictions if reference.kind == "categorical" else scores
+            self.prediction.add({reference.name: values}, len(preds))
+        keys = labels = None
         if key is not None:
-            self.keys.append(frame[key].astype(str).to_numpy(dtype=object)[positions])
+            self.has_keys = True
+            keys = frame[key].astype(str).to_numpy(dtype=object)[positions]
         if label is not None:
-            self.labels.append(frame[label].to_numpy(dtype=object)[positions])
-        self.reasons.extend(result.rejects["reason"].tolist())
-        self.flags.extend(f for f in preds["flags"].tolist() if f)
+            self.has_labels = True
+            raw = pd.Series(frame[label].to_numpy(dtype=object)[positions], dtype=object)
+            labels = raw.map(lambda v: None if pd.isna(v) else str(v)).to_numpy(dtype=object)
+        self._write(positions + offset, keys, predictions, scores, labels)
+        self.violations.add(result.rejects["reason"].tolist(), preds["flags"].tolist())
         self.n_rows += len(frame)
+        self.n_scored += len(preds)
 
-    def column(self, name: str) -> np.ndarray:
-        parts = self.features[name]
-        return np.concatenate(parts) if parts else np.array([], dtype=object)
+    def _write(
+        self,
+        rows: np.ndarray,
+        keys: np.ndarray | None,
+        predictions: np.ndarray,
+        scores: np.ndarray,
+        labels: np.ndarray | None,
+    ) -> None:
+        table = pa.table(
+            {
+                "row": pa.array(rows + 1, pa.int64()),
+                "key": _text(keys, len(rows)),
+                "prediction": pa.array(predictions, pa.string()),
+                "score": pa.array(scores, pa.float64(), from_pandas=True),
+                "label": _text(labels, len(rows)),
+            },
+            schema=STAGED,
+        )
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, STAGED)
+        self._writer.write_table(table)
 
-    def joined(self, parts: list[np.ndarray], dtype: Any = object) -> np.ndarray:
-        return np.concatenate(parts) if parts else np.array([], dtype=dtype)
+    def staged(self) -> Path | None:
+        """The staged rows, complete (``None`` when no row was scored)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        return self.path if self.path.exists() else None
+
+    def scored(self, columns: list[str]) -> pa.Table:
+        """Some columns of the scored rows (read back from the staged file)."""
+        path = self.staged()
+        if path is None:
+            return STAGED.empty_table().select(columns)
+        return pq.read_table(path, columns=columns)
+
+    def close(self) -> None:
+        """Drop the staged rows."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self.path.unlink(missing_ok=True)
+
+
+STAGED = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("key", pa.string()),
+        ("prediction", pa.string()),
+        ("score", pa.float64()),
+        ("label", pa.string()),
+    ]
+)
+"""The scored rows of a batch, as ``monitor_predictions`` holds them (without the batch id)."""
+
+
+def _text(values: np.ndarray | None, n: int) -> pa.Array:
+    """Text values as an Arrow string array (None or NaN: null); all null without values."""
+    if values is None:
+        return pa.nulls(n, pa.string())
+    return pa.array(values, pa.string(), from_pandas=True)
 
 
 def _read(
-    bundle: Bundle,
+    acc: _Accumulated,
     path: Path,
     label: str | None,
     key: str | None,
     on_progress: Progress,
     should_stop: Stop,
-) -> tuple[_Accumulated, list[str], list[str], str | None]:
-    """The scored chunks, the extra columns, the optional raw columns absent, the key."""
+) -> tuple[list[str], list[str], str | None]:
+    """Score the file's chunks into ``acc``; the extra columns, the optional raw columns
+    absent, the key."""
+    bundle = acc.bundle
     fmt = file_format(path, "batch")
     con = duckdb.connect()
     try:
@@ -208,7 +281,6 @@ def _read(
             f'CAST("{n}" AS VARCHAR) AS "{n}"' for n in text if n in types and types[n] != "VARCHAR"
         ]
         replace = f" REPLACE ({', '.join(casts)})" if casts else ""
-        acc = _Accumulated(bundle)
         reader = con.sql(f"SELECT *{replace} FROM {source}").to_arrow_reader(CHUNK_ROWS)
         on_progress(0.02, f"scoring {total:,} rows")
         while True:
@@ -228,7 +300,7 @@ def _read(
         extra = [c for c in columns if c not in bundle.known_columns and c not in {label, key}]
         target = bundle.contract.target
         absent = [c for c in bundle.raw.columns if c not in columns and c != target]
-        return acc, extra, absent, key
+        return extra, absent, key
     finally:
         con.close()
 
@@ -239,54 +311,62 @@ _REASON = re.compile(r"^(?P<column>.+?): (?P<what>.*)$")
 _FLAG = re.compile(r"^(?P<column>.+?)=.* (?P<what>below training min|above training max|not seen)")
 
 
-def _violations(
-    acc: _Accumulated,
-    extra: list[str],
-    absent: list[str],
-    rates: dict[str, tuple[float | None, float]],
-) -> Violations:
-    by_column: dict[str, ColumnViolations] = {}
+class _ViolationCounts:
+    """Contract breaks counted per column as the chunks pass (from the per-row reasons of the
+    rejected rows and the flags of the scored ones)."""
 
-    def of(name: str) -> ColumnViolations:
-        if name not in by_column:
-            by_column[name] = ColumnViolations(column=name)
-        return by_column[name]
+    def __init__(self) -> None:
+        self.by_column: dict[str, ColumnViolations] = {}
+        self.other = 0
+        self.rejected = 0
 
-    other = 0
-    for joined in acc.reasons:
-        for part in joined.split("; "):
-            match = _REASON.match(part)
-            if match is None:
-                other += 1
-            elif match["what"].startswith("missing"):
-                of(match["column"]).missing_not_allowed += 1
-            else:
-                of(match["column"]).type_failures += 1
-    for joined in acc.flags:
-        for part in joined.split("; "):
-            match = _FLAG.match(part)
-            if match is None:
+    def of(self, name: str) -> ColumnViolations:
+        if name not in self.by_column:
+            self.by_column[name] = ColumnViolations(column=name)
+        return self.by_column[name]
+
+    def add(self, reasons: list[str], flags: list[str]) -> None:
+        self.rejected += len(reasons)
+        for joined in reasons:
+            for part in joined.split("; "):
+                match = _REASON.match(part)
+                if match is None:
+                    self.other += 1
+                elif match["what"].startswith("missing"):
+                    self.of(match["column"]).missing_not_allowed += 1
+                else:
+                    self.of(match["column"]).type_failures += 1
+        for joined in flags:
+            if not joined:
                 continue
-            if match["what"] == "not seen":
-                of(match["column"]).unseen += 1
-            else:
-                of(match["column"]).out_of_range += 1
-    for name, (rate, base) in rates.items():
-        v = of(name)
-        v.missing_rate, v.baseline_missing_rate = rate, base
-    return Violations(
-        missing_columns=absent,
-        extra_columns=extra,
-        columns=sorted(by_column.values(), key=lambda v: (-v.total, v.column)),
-        rejected_rows=len(acc.reasons),
-        other_rejects=other,
-    )
+            for part in joined.split("; "):
+                match = _FLAG.match(part)
+                if match is None:
+                    continue
+                if match["what"] == "not seen":
+                    self.of(match["column"]).unseen += 1
+                else:
+                    self.of(match["column"]).out_of_range += 1
+
+    def result(
+        self, extra: list[str], absent: list[str], rates: dict[str, tuple[float | None, float]]
+    ) -> Violations:
+        for name, (rate, base) in rates.items():
+            v = self.of(name)
+            v.missing_rate, v.baseline_missing_rate = rate, base
+        return Violations(
+            missing_columns=absent,
+            extra_columns=extra,
+            columns=sorted(self.by_column.values(), key=lambda v: (-v.total, v.column)),
+            rejected_rows=self.rejected,
+            other_rejects=self.other,
+        )
 
 
 # -- performance --------------------------------------------------------------------------------
 
 
-def _normalise_labels(labels: np.ndarray, classes: list[str]) -> tuple[np.ndarray, int, str]:
+def normalise_labels(labels: np.ndarray, classes: list[str]) -> tuple[np.ndarray, int, str]:
     """Labels as text matched to the model's classes: surrounding spaces and a trailing dot
     (``>50K.``) are dropped when that makes a label a known class. Returns the labels (None
     where missing or unknown), the count of unknown ones and a note."""
@@ -329,7 +409,7 @@ def performance(
         keep = ~np.isnan(y)
     else:
         classes = [str(c) for c in np.asarray(bundle.model.classes_)]
-        y, _, note = _normalise_labels(labels, classes)
+        y, _, note = normalise_labels(labels, classes)
         keep = pd.notna(pd.Series(y, dtype=object)).to_numpy(dtype=bool)
     y = y[keep]
     if len(y) == 0:
@@ -544,17 +624,21 @@ def add_batch(
             raise MlwbError(f"there is no batch file {path}", hint="check the path")
         version, bundle = production(store)
         file_hash = file_sha256(path)
-        acc, extra, absent, key = _read(
-            bundle, path, label_column, key_column, report_progress, stop
-        )
-        report_progress(0.75, "measuring drift")
-        violations = (extra, absent)
-        batch = _build(
-            store, bundle, version, acc, violations, key, label_column, path, name, file_hash
-        )
-        report_progress(0.9, "storing the batch")
-        batch.report.seconds = time.perf_counter() - started
-        _store(store, batch, acc)
+        acc = _Accumulated(bundle, store)
+        try:
+            extra, absent, key = _read(acc, path, label_column, key_column, report_progress, stop)
+            report_progress(0.75, "measuring drift")
+            violations = (extra, absent)
+            batch = _build(
+                store, bundle, version, acc, violations, key, label_column, path, name, file_hash
+            )
+            if label_column is not None:
+                _shadow(store, batch, bundle, path, label_column, report_progress)
+            report_progress(0.9, "storing the batch")
+            batch.report.seconds = time.perf_counter() - started
+            _store(store, batch, acc)
+        finally:
+            acc.close()
     except MlwbError as exc:
         with store.transaction() as con:
             repo.record_event(
@@ -581,27 +665,34 @@ def _build(
     name: str | None,
     file_hash: str,
 ) -> MonitorBatch:
-    frame = pd.DataFrame({c.name: acc.column(c.name) for c in bundle.contract.columns})
     importance = _importance(store, bundle)
-    batch_drift = drift.batch_drift(bundle.baseline, frame, importance or None)
+    batch_drift = drift.batch_drift_of_histograms(
+        bundle.baseline, acc.features.result(), acc.n_scored, importance or None
+    )
     rates = {
         f.name: (f.missing_rate, f.baseline_missing_rate)
         for f in batch_drift.features
         if f.missing_rate is not None and abs(f.missing_rate - f.baseline_missing_rate) >= 0.01
     }
-    violations = _violations(acc, *columns, rates)
-    predictions = acc.joined(acc.predictions)
-    scores = acc.joined(acc.scores, np.float64)
+    violations = acc.violations.result(*columns, rates)
     prediction_drift = None
     reference = bundle.baseline.prediction
-    if reference is not None and len(predictions):
-        values = predictions if reference.kind == "categorical" else scores
-        prediction_drift = drift.feature_drift(reference, values)
+    if reference is not None and acc.n_scored:
+        prediction_drift = drift.drift_of_histogram(
+            reference, acc.prediction.result()[reference.name]
+        )
     perf = None
     note = ""
     if label is not None:
-        perf, note = performance(bundle, acc.joined(acc.labels), predictions, scores, store)
-    n_scored = len(predictions)
+        rows = acc.scored(["label", "prediction", "score"])
+        perf, note = performance(
+            bundle,
+            rows["label"].to_numpy(zero_copy_only=False).astype(object),
+            rows["prediction"].to_numpy(zero_copy_only=False).astype(object),
+            rows["score"].to_numpy(zero_copy_only=False).astype(np.float64),
+            store,
+        )
+    n_scored = acc.n_scored
     report = BatchReport(
         drift=batch_drift,
         prediction_drift=prediction_drift,
@@ -633,28 +724,48 @@ def _build(
     )
 
 
+def _shadow(
+    store: ProjectStore,
+    batch: MonitorBatch,
+    bundle: Bundle,
+    path: Path,
+    label: str,
+    report_progress: Progress,
+) -> None:
+    """Score the labelled rows with the shadowed challenger too, when one is shadowed."""
+    from app.services import shadow
+
+    if shadow.current(store) is None:
+        return
+    report_progress(0.85, "scoring the shadowed challenger on the labelled rows")
+    try:
+        result = shadow.score_batch(store, bundle, path, label)
+    except MlwbError as exc:
+        batch.report.reasons.append(
+            Reason(status=Status.OK, text=f"shadow challenger not scored: {exc.message}")
+        )
+        return
+    if result is not None:
+        batch.report.shadow = result
+        text = shadow.line(batch.id, batch.name, result)
+        batch.report.reasons.append(Reason(status=Status.OK, text=f"shadow: {text}"))
+
+
 def _store(store: ProjectStore, batch: MonitorBatch, acc: _Accumulated) -> None:
-    labels = acc.joined(acc.labels) if acc.labels else None
-    keys = acc.joined(acc.keys) if acc.keys else None
-    rows = pd.DataFrame(
-        {
-            "batch": np.full(batch.n_scored, batch.id, dtype=np.int32),
-            "row": acc.joined(acc.rows, np.int64) + 1,
-            "key": keys if keys is not None else np.full(batch.n_scored, None, dtype=object),
-            "prediction": acc.joined(acc.predictions),
-            "score": acc.joined(acc.scores, np.float64),
-            "label": (
-                pd.Series(labels, dtype=object).map(lambda v: None if pd.isna(v) else str(v))
-                if labels is not None
-                else np.full(batch.n_scored, None, dtype=object)
-            ),
-        }
-    )
+    staged = acc.staged()
     with store.transaction() as con:
         store_monitor.insert_batch(con, batch)
-        con.register("monitor_rows", rows)
-        con.execute("INSERT INTO monitor_predictions SELECT * FROM monitor_rows")
-        con.unregister("monitor_rows")
+        if staged is not None:
+            # the same cap as an import: a large batch's rows stream in, spilling beyond it
+            con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT}'")
+            try:
+                con.execute(
+                    "INSERT INTO monitor_predictions SELECT ?, row, key, prediction, score, label "
+                    "FROM read_parquet(?)",
+                    [batch.id, str(staged)],
+                )
+            finally:
+                con.execute("RESET memory_limit")
         repo.record_event(
             con,
             STAGE,
@@ -717,24 +828,27 @@ def add_log_batch(
         last = entries["time"].max().isoformat()
         frame = rows.select(list(logged_columns(bundle))).to_pandas()
         report_progress(0.1, f"scoring {len(frame):,} logged rows")
-        acc = _Accumulated(bundle)
-        acc.add(frame, None, None, 0)
-        report_progress(0.75, "measuring drift")
-        batch = _build(
-            store,
-            bundle,
-            version,
-            acc,
-            ([], []),
-            None,
-            None,
-            Path(LOG_SOURCE),
-            name or f"served until {entries['time'].max():%Y-%m-%d %H:%M}",
-            last,
-        )
-        batch = batch.model_copy(update={"source": LOG_SOURCE})
-        batch.report.seconds = time.perf_counter() - started
-        _store(store, batch, acc)
+        acc = _Accumulated(bundle, store)
+        try:
+            acc.add(frame, None, None, 0)
+            report_progress(0.75, "measuring drift")
+            batch = _build(
+                store,
+                bundle,
+                version,
+                acc,
+                ([], []),
+                None,
+                None,
+                Path(LOG_SOURCE),
+                name or f"served until {entries['time'].max():%Y-%m-%d %H:%M}",
+                last,
+            )
+            batch = batch.model_copy(update={"source": LOG_SOURCE})
+            batch.report.seconds = time.perf_counter() - started
+            _store(store, batch, acc)
+        finally:
+            acc.close()
     except MlwbError as exc:
         with store.transaction() as con:
             repo.record_event(

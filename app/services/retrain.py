@@ -58,6 +58,10 @@ def _nothing(fraction: float, text: str) -> None:
     """A progress callback that ignores reports."""
 
 
+class RetrainCancelled(MlwbError):
+    """The user stopped retraining; no comparison was recorded."""
+
+
 # -- the challenger -----------------------------------------------------------------------------
 
 
@@ -133,9 +137,14 @@ class Comparison(BaseModel):
 
 
 def _train_challenger(
-    store: ProjectStore, champ: Run, version: DatasetVersion, rerun_leaderboard: bool
+    store: ProjectStore,
+    champ: Run,
+    version: DatasetVersion,
+    rerun_leaderboard: bool,
+    should_stop: Callable[[], bool] | None = None,
 ) -> int:
-    """Train the champion's configuration (or the quick preset) on ``version``; a run id."""
+    """Train the champion's configuration (or the quick preset) on ``version``; a run id.
+    ``should_stop`` stops training between folds (``TrainingCancelled``)."""
     from app.domain.training import PRESETS, RunStatus, TrainSettings
     from app.services import training
 
@@ -149,7 +158,7 @@ def _train_challenger(
             cv=champ.cv,
             seed=champ.seed,
         )
-    session = training.train(store, settings)
+    session = training.train(store, settings, should_stop=should_stop)
     if rerun_leaderboard:
         board = training.leaderboard(store, version)
         if not board.rows:
@@ -273,16 +282,27 @@ def retrain(
     seed: int = SEED,
     importance: bool = True,
     on_progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Comparison:
     """Build the new data, train, choose and evaluate the challenger, compare it with the
-    champion on the held-out batch and record the decision. Promotion is a separate step."""
+    champion on the held-out batch and record the decision. Promotion is a separate step.
+
+    ``should_stop`` is asked between steps and between training folds; stopping raises
+    ``RetrainCancelled`` (no comparison is recorded; a stored data version and finished runs
+    stay, as after a stopped training session)."""
     from app.services import bundle as bd
     from app.services import evaluation as ev
     from app.services import models, training
 
     if margin < 0:
         raise MlwbError("the margin cannot be negative", hint="e.g. --margin 2 (metric units)")
-    report = on_progress or _nothing
+    progress = on_progress or _nothing
+
+    def report(fraction: float, text: str) -> None:
+        if should_stop is not None and should_stop():
+            raise RetrainCancelled(f"retraining was stopped before: {text}")
+        progress(fraction, text)
+
     prod_version, champ_bundle, champ_run = champion(store)
     charter = training.current_charter(store)
     report(0.05, "gathering the new training data")
@@ -290,7 +310,12 @@ def retrain(
     report(0.15, f"storing {data.frame.height:,} rows as a new dataset version")
     version = store_data(store, data, charter.version)
     report(0.25, f"training the challenger on {version.ref}")
-    run_id = _train_challenger(store, champ_run, version, rerun_leaderboard)
+    from app.services.training import TrainingCancelled
+
+    try:
+        run_id = _train_challenger(store, champ_run, version, rerun_leaderboard, should_stop)
+    except TrainingCancelled as exc:
+        raise RetrainCancelled(f"retraining was stopped while training: {exc.message}") from exc
     report(0.6, f"refitting and evaluating run {run_id}")
     models.choose(store, run_id)
     evaluation = ev.evaluate(store, run_id, resamples=resamples, importance=importance)
@@ -375,7 +400,7 @@ def retrain(
             f"{decision.upper()} — {reason}"[:500],
             comparison.model_dump(mode="json"),
         )
-    report(1.0, f"decision: {decision}")
+    progress(1.0, f"decision: {decision}")
     return comparison.model_copy(update={"id": event})
 
 
@@ -417,9 +442,21 @@ def promote(store: ProjectStore, override_reason: str | None = None) -> Any:
             f"the comparison decided to keep the champion: {comparison.reason}",
             hint='promote anyway with --override "reason", or retrain with more data',
         )
-    gate_override = reason if comparison.gate != "pass" else None
-    deployed = registry.deploy(store, comparison.challenger.run_id, gate_override)
+    from app.services import shadow
+
+    shadowed = shadow.current(store)
+    evidence = shadow.results(store, shadowed) if shadowed is not None else []
+    if shadowed is not None and registry.get_version(store, shadowed).run_id == (
+        comparison.challenger.run_id
+    ):
+        deployed = registry.get_version(store, shadowed)
+    else:
+        gate_override = reason if comparison.gate != "pass" else None
+        deployed = registry.deploy(store, comparison.challenger.run_id, gate_override)
+        evidence = []
     promoted = registry.promote(store, deployed.version)
+    if shadowed is not None:
+        shadow.stop(store)
     with store.transaction() as con:
         repo.record_event(
             con,
@@ -439,6 +476,9 @@ def promote(store: ProjectStore, override_reason: str | None = None) -> Any:
                     comparison.difference,
                     comparison.difference_low,
                     comparison.difference_high,
+                ],
+                "shadow": [
+                    {"batch": b, "name": n, **r.model_dump(mode="json")} for b, n, r in evidence
                 ],
             },
         )

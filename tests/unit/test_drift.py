@@ -465,3 +465,62 @@ def test_unseen_levels_are_ranked_as_value_counts_ranks_them(dtype: str) -> None
     assert list(hist.unseen_levels.items()) == list(expected.items())
     assert hist.unseen == 2_300 and hist.missing == 10
     assert hist.counts == [5, 5, 0, 0, 0, 2_300]
+
+
+# -- batches counted chunk by chunk (bounded memory) ---------------------------------------------
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1_000, 50_000])
+def test_chunked_histograms_and_drift_equal_the_whole_batch(chunk: int) -> None:
+    rng = np.random.default_rng(31)
+    n = 4_000 if chunk == 1 else 20_000
+    colour = _sample_categorical(n, seed=32)
+    # 14 unseen levels of different sizes (more than are shown), some tied, and missing values
+    unseen = [f"new{i}" for i in range(14)]
+    colour[rng.choice(n, size=700, replace=False)] = rng.choice(unseen, size=700)
+    colour[::97] = None
+    shifted = rng.normal(13.0, 2.0, size=n)
+    shifted[::31] = np.nan
+    shifted[::501] = -40.0  # below the training minimum
+    frame = pd.DataFrame({"steady": rng.normal(10.0, 2.0, size=n), "shifted": shifted})
+    frame["colour"] = colour
+    whole = drift.batch_drift(_baseline(), frame, importances={"shifted": 1.0, "steady": 1.0})
+
+    acc = drift.HistogramAccumulator(_baseline().features)
+    for start in range(0, n, chunk):
+        part = frame.iloc[start : start + chunk]
+        acc.add(pl.from_pandas(part) if start % 2 else part, len(part))
+    assert acc.n_rows == n
+    merged = drift.batch_drift_of_histograms(
+        _baseline(), acc.result(), n, importances={"shifted": 1.0, "steady": 1.0}
+    )
+    for a, b in zip(whole.features, merged.features, strict=True):
+        assert a.name == b.name and a.drifted == b.drifted
+        ha, hb = a.histogram, b.histogram
+        assert (ha.counts, ha.missing, ha.n_rows, ha.unseen) == (
+            hb.counts,
+            hb.missing,
+            hb.n_rows,
+            hb.unseen,
+        )
+        assert ha.unseen_levels == hb.unseen_levels
+        for name in ("below_mean", "above_mean"):
+            x, y = getattr(ha, name), getattr(hb, name)
+            assert (x is None and y is None) or x == pytest.approx(y, rel=1e-12)
+        for name, stat in a.statistics.items():
+            other = b.statistics[name].value
+            assert (stat.value is None and other is None) or stat.value == pytest.approx(
+                other, rel=1e-9, abs=1e-15
+            )
+    assert merged.drifted_features == whole.drifted_features
+    assert merged.weighted_drifted_share == whole.weighted_drifted_share
+    colour_hist = next(f for f in merged.features if f.name == "colour").histogram
+    assert len(colour_hist.unseen_levels) == drift.UNSEEN_SHOWN
+    assert colour_hist.unseen == int(pd.Series(colour).isin(unseen).sum()) > 600
+
+
+def test_histograms_of_different_bins_are_not_merged() -> None:
+    a = drift.batch_histogram(_hand_numeric(), np.array([1.0, 2.0]))
+    b = drift.batch_histogram(_categorical(), np.array(["a"], dtype=object))
+    with pytest.raises(ValueError, match="cannot be merged"):
+        drift.merge_histograms(a, b)

@@ -204,3 +204,65 @@ def test_rows_served_and_logged_are_monitored_once(live) -> None:
     _serve_log(store, shifted)
     later = monitor.add_log_batch(store)
     assert later.n_rows == 400 and "age" in later.report.top_features
+
+
+def _staged(store: ProjectStore) -> list[Path]:
+    return sorted(store.artifacts.glob("*monitor*.parquet"))
+
+
+def test_a_batch_read_in_many_chunks_equals_one_chunk(live, monkeypatch) -> None:
+    """A batch is counted chunk by chunk (bounded memory, so a batch larger than memory fits):
+    the result equals reading it whole, and the staged rows leave no file behind."""
+    store, root = live
+    frame = _later(1_200).with_columns(
+        pl.when(pl.col("id") % 9 == 0).then(pl.col("age") + 70).otherwise(pl.col("age"))
+    )
+    path = _batch(root, "chunked", frame)
+    whole = monitor.add_batch(store, path, label_column="income")
+    monkeypatch.setattr(monitor, "CHUNK_ROWS", 97)
+    chunked = monitor.add_batch(store, path, label_column="income")
+    assert _staged(store) == []
+    assert (chunked.n_rows, chunked.n_scored, chunked.status) == (
+        whole.n_rows,
+        whole.n_scored,
+        whole.status,
+    )
+    for a, b in zip(whole.report.drift.features, chunked.report.drift.features, strict=True):
+        assert a.name == b.name
+        assert a.histogram.counts == b.histogram.counts
+        assert a.severity == pytest.approx(b.severity, rel=1e-9)
+    assert whole.report.violations == chunked.report.violations
+    assert chunked.report.violations.columns[0].out_of_range > 0
+    pa, pb = whole.report.prediction_drift, chunked.report.prediction_drift
+    assert pa.histogram.counts == pb.histogram.counts
+    assert whole.report.performance.value == chunked.report.performance.value
+    with store.connect() as con:
+        rows = [
+            con.execute(
+                "SELECT row, key, prediction, score, label FROM monitor_predictions "
+                "WHERE batch = ? ORDER BY row",
+                [b.id],
+            ).fetchall()
+            for b in (whole, chunked)
+        ]
+    assert rows[0] == rows[1] and len(rows[0]) == whole.n_scored
+
+
+def test_a_cancelled_or_failed_batch_leaves_no_staged_rows(live, monkeypatch) -> None:
+    store, root = live
+    before = [b.id for b in monitor.list_batches(store)]
+    path = _batch(root, "cancelled", _later(600))
+    monkeypatch.setattr(monitor, "CHUNK_ROWS", 100)
+    calls = iter(range(100))
+    with pytest.raises(monitor.MonitorCancelled):
+        monitor.add_batch(store, path, should_stop=lambda: next(calls) >= 2)
+    assert _staged(store) == []
+
+    def broken(*args, **kwargs):
+        raise MlwbError("the store refused the batch")
+
+    monkeypatch.setattr(monitor, "_store", broken)
+    with pytest.raises(MlwbError, match="refused"):
+        monitor.add_batch(store, path)
+    assert _staged(store) == []
+    assert [b.id for b in monitor.list_batches(store)] == before

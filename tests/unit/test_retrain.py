@@ -218,3 +218,80 @@ def test_decision_rule(
     gate: str, higher: bool, low: float | None, high: float | None, margin: float, decision: str
 ) -> None:
     assert retrain.decide(gate, higher, low, high, margin)[0] == decision
+
+
+def test_stopping_while_training_records_no_comparison(story) -> None:
+    store, _ = story
+    done = "SELECT count(*) FROM runs WHERE status = 'done'"
+    with store.connect() as con:
+        before = con.execute("SELECT count(*) FROM events WHERE action = 'compared'").fetchone()
+        done_before = con.execute(done).fetchone()
+    training = []
+
+    def progress(fraction: float, text: str) -> None:
+        training.append(text.startswith("training the challenger"))
+
+    with pytest.raises(retrain.RetrainCancelled, match="while training"):
+        retrain.retrain(
+            store,
+            batches=[1, 2, 3],
+            resamples=50,
+            importance=False,
+            on_progress=progress,
+            should_stop=lambda: any(training),
+        )
+    with store.connect() as con:
+        after = con.execute("SELECT count(*) FROM events WHERE action = 'compared'").fetchone()
+        done_after = con.execute(done).fetchone()
+    assert after == before
+    assert done_after == done_before, "no challenger run finished"
+
+
+def test_shadow_scores_the_challenger_beside_production_then_promotes_it(story) -> None:
+    import numpy as np
+
+    from app.services import shadow
+
+    store, root = story
+    comparison = retrain.retrain(store, batches=[1, 2, 3], resamples=100, importance=False)
+    production = registry.production_bundle(store)
+    version = shadow.start(store)
+    assert shadow.current(store) == version.version
+    assert version.run_id == comparison.challenger.run_id
+    with pytest.raises(MlwbError, match="already being shadowed"):
+        shadow.start(store)
+
+    september = _months("2011-09")
+    september.write_csv(root / "september_labelled.csv")
+    batch = monitor.add_batch(
+        store, root / "september_labelled.csv", label_column="cnt", key_column="instant"
+    )
+    result = batch.report.shadow
+    assert result is not None and result.version == version.version and not result.sampled
+    # independently: both bundles score the same rows; MAE with scikit-learn
+    features = september.drop("cnt")
+    a = load_bundle(production).predict(features).predictions
+    b = load_bundle(registry.resolve(store, version.path)).predict(features).predictions
+    rows = np.intersect1d(a["row"], b["row"])
+    y = september["cnt"].to_numpy()[rows]
+    mae_a = mean_absolute_error(y, a.set_index("row").loc[rows, "prediction"].astype(float))
+    mae_b = mean_absolute_error(y, b.set_index("row").loc[rows, "prediction"].astype(float))
+    assert result.n_rows == len(rows)
+    assert result.production == pytest.approx(mae_a, rel=1e-9)
+    assert result.challenger == pytest.approx(mae_b, rel=1e-9)
+    assert result.difference == pytest.approx(mae_b - mae_a, rel=1e-9)
+    assert result.difference_low <= result.difference <= result.difference_high
+    assert result.better is (result.difference_high < 0)
+    assert registry.production_bundle(store) == production, "the shadow only scores"
+    assert [r[0] for r in shadow.results(store)] == [batch.id]
+    assert "challenger" in shadow.summary(store)
+
+    before = table_count(store, "bundles")
+    promoted = retrain.promote(store, None if comparison.decision == "promote" else "test")
+    assert promoted.version == version.version, "the shadowed bundle itself is promoted"
+    assert table_count(store, "bundles") == before
+    assert shadow.current(store) is None
+    with pytest.raises(MlwbError, match="no challenger is being shadowed"):
+        shadow.stop(store)
+    registry.rollback(store)
+    assert registry.production_bundle(store) == production
