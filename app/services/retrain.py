@@ -16,6 +16,10 @@ Rules (stated, and stored with every comparison):
   challenger's side of ``−margin`` (``margin`` in the primary metric's units, default 0: the
   challenger must be better, not merely not worse). Otherwise keep the champion.
 
+When the decision is to keep the champion, the dataset's current version and the chosen run
+go back to what they were, so the other stages keep working on the champion; the challenger's
+data version, run and model stay stored (``promote`` with an override still deploys it).
+
 Every step is an event of stage ``retrain`` with its evidence; ``promote`` deploys the
 challenger through the registry, and ``registry.rollback`` stays the way back.
 """
@@ -305,6 +309,7 @@ def retrain(
 
     prod_version, champ_bundle, champ_run = champion(store)
     charter = training.current_charter(store)
+    before = _working_state(store, champ_run.dataset)
     report(0.05, "gathering the new training data")
     data = choose_data(store, batches, window_days, compare_on)
     report(0.15, f"storing {data.frame.height:,} rows as a new dataset version")
@@ -392,6 +397,9 @@ def retrain(
         notes=data.notes,
     )
     with store.transaction() as con:
+        if decision == "keep":
+            # the champion stays: so does the data and run the other stages work on
+            _restore_working_state(con, champ_run.dataset, before)
         event = repo.record_event(
             con,
             STAGE,
@@ -402,6 +410,30 @@ def retrain(
         )
     progress(1.0, f"decision: {decision}")
     return comparison.model_copy(update={"id": event})
+
+
+def _working_state(store: ProjectStore, dataset: str) -> dict[str, Any]:
+    """What the other stages work on: the current dataset and its version, the chosen run."""
+    from storage import datasets as ds
+
+    with store.connect() as con:
+        current = ds.current_version(con, dataset)
+        return {
+            "dataset": ds.get_state(con, ds.CURRENT_DATASET),
+            "version": current.version if current else None,
+            "chosen": ds.get_state(con, store_runs.CHOSEN_RUN),
+        }
+
+
+def _restore_working_state(con: Any, dataset: str, state: dict[str, Any]) -> None:
+    from storage import datasets as ds
+
+    if state["version"] is not None:
+        ds.set_current_version(con, dataset, state["version"])
+    if state["dataset"] is not None:
+        ds.set_state(con, ds.CURRENT_DATASET, state["dataset"])
+    if state["chosen"] is not None:
+        ds.set_state(con, store_runs.CHOSEN_RUN, state["chosen"])
 
 
 def last_comparison(store: ProjectStore) -> Comparison:

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from app.domain.dataset import DatasetVersion, SourceKind
+from app.domain.recipe import Recipe
 from app.domain.training import Run
 from app.errors import MlwbError
 from storage import datasets as ds
@@ -256,6 +257,9 @@ def choose_data(
             f"only {frame.height} training row(s); at least {MIN_TRAIN_ROWS} are needed",
             hint="widen the window or add more labelled batches",
         )
+    new_rows = [rows[b] for b in train_batches]
+    if new_rows:
+        notes += _recipe_keeps(pl.concat(new_rows, how="vertical"), list(version.recipe))
     compare = rows[compare_on]
     if compare.height < MIN_COMPARE_ROWS:
         raise MlwbError(f"batch {compare_on} has too few labelled rows to compare on")
@@ -263,6 +267,33 @@ def choose_data(
         run.dataset, root, list(version.recipe), target, frame, compare, compare_on,
         train_batches, window, notes,
     )  # fmt: skip
+
+
+def _recipe_keeps(new: pl.DataFrame, recipe: list[dict[str, Any]]) -> list[str]:
+    """Notes on how many of the new rows the champion's recipe keeps; refused when it keeps
+    none (a filter written for the original data, such as ``yr == 0``, would otherwise train a
+    copy of the champion)."""
+    from app.services.recipe import apply_recipe
+
+    steps = Recipe.model_validate({"steps": recipe}).steps
+    if not steps or new.height == 0:
+        return []
+    frame = new.lazy()
+    for number, step in enumerate(steps, start=1):
+        frame = apply_recipe(frame, [step])
+        try:
+            left = frame.select(pl.len()).collect().item()
+        except pl.exceptions.PolarsError:
+            return []  # replaying the recipe on the new data reports its own error later
+        if left == 0:
+            raise MlwbError(
+                f"the recipe's step {number} ({step.describe()}) removes all {new.height:,} "
+                "rows of the selected batches, so the challenger would learn nothing new",
+                hint="edit that step on the Data stage so it keeps new rows, then retrain",
+            )
+    if left < new.height:
+        return [f"the recipe keeps {left:,} of the {new.height:,} new rows"]
+    return []
 
 
 # -- writing it as a dataset version ----------------------------------------------------------

@@ -247,13 +247,28 @@ def test_stopping_while_training_records_no_comparison(story) -> None:
     assert done_after == done_before, "no challenger run finished"
 
 
-def test_shadow_scores_the_challenger_beside_production_then_promotes_it(story) -> None:
+def test_shadow_scores_the_challenger_beside_production_then_promotes_it(
+    story, monkeypatch
+) -> None:
+    """Kept on one batch, a challenger earns more evidence in the shadow of production."""
     import numpy as np
 
-    from app.services import shadow
+    from app.services import models, shadow
+    from storage import datasets as ds
 
     store, root = story
+
+    def working(store: ProjectStore) -> tuple[int | None, int | None]:
+        chosen = models.chosen_run(store)
+        with store.connect() as con:
+            current = ds.current_version(con, "bikes")
+        return (chosen.id if chosen else None, current.version if current else None)
+
+    before = working(store)
+    monkeypatch.setattr(retrain, "decide", lambda *args: ("keep", "kept for the test"))
     comparison = retrain.retrain(store, batches=[1, 2, 3], resamples=100, importance=False)
+    assert comparison.decision == "keep"
+    assert working(store) == before, "a kept champion keeps the data and run the stages use"
     production = registry.production_bundle(store)
     version = shadow.start(store)
     assert shadow.current(store) == version.version
@@ -287,7 +302,9 @@ def test_shadow_scores_the_challenger_beside_production_then_promotes_it(story) 
     assert "challenger" in shadow.summary(store)
 
     before = table_count(store, "bundles")
-    promoted = retrain.promote(store, None if comparison.decision == "promote" else "test")
+    with pytest.raises(MlwbError, match="keep the champion"):
+        retrain.promote(store)
+    promoted = retrain.promote(store, "the shadow batches favour it")
     assert promoted.version == version.version, "the shadowed bundle itself is promoted"
     assert table_count(store, "bundles") == before
     assert shadow.current(store) is None
@@ -295,3 +312,20 @@ def test_shadow_scores_the_challenger_beside_production_then_promotes_it(story) 
         shadow.stop(store)
     registry.rollback(store)
     assert registry.production_bundle(store) == production
+
+
+def test_a_recipe_that_drops_every_new_row_is_refused() -> None:
+    """A filter written for the original data (``yr == 0``: 2011 only) would drop every 2012
+    batch row and train a copy of the champion: refused, naming the step."""
+    from app.services.retrain_data import _recipe_keeps
+
+    recipe = [
+        {"kind": "drop_columns", "columns": ["holiday"]},
+        {"kind": "filter_rows", "expression": "yr == 0"},
+    ]
+    later = BIKES.filter(pl.col("yr") == 1).head(500)
+    with pytest.raises(MlwbError, match=r"step 2 \(Keep rows where yr == 0\) removes all 500"):
+        _recipe_keeps(later, recipe)
+    mixed = pl.concat([BIKES.filter(pl.col("yr") == 0).head(300), later])
+    assert _recipe_keeps(mixed, recipe) == ["the recipe keeps 300 of the 800 new rows"]
+    assert _recipe_keeps(mixed, []) == []
