@@ -186,10 +186,12 @@ def mlwb_profile(store: Any, name: str) -> dict[str, Any]:
     from app.services.profile import profile_dataset
 
     times: list[float] = []
+    cpu: list[float] = []
     marks: list[tuple[float, str]] = []
     profile = None
     for _ in range(REPEATS):
         marks.clear()
+        before = os.times()
         start = time.perf_counter()
 
         def report(fraction: float, text: str, start: float = start) -> None:
@@ -198,11 +200,15 @@ def mlwb_profile(store: Any, name: str) -> dict[str, Any]:
         took, profile = timed(
             lambda: profile_dataset(store, name, refresh=True, on_progress=report)
         )
+        after = os.times()
         times.append(took)
+        cpu.append(after.user + after.system - before.user - before.system)
     assert profile is not None
     phases = list(marks)  # (seconds since the start, progress text) of the last run
     return {
         "seconds": times,
+        "cpu": cpu,
+        "load": os.getloadavg()[0],
         "phases": phases,
         "queries": profile.queries,
         "inner": profile.seconds,
@@ -349,7 +355,9 @@ def _phases(label: str, mine: dict[str, Any]) -> str:
     marks = ", ".join(f"{at:.2f} {text!r}" for at, text in mine["phases"])
     return (
         f"mlwb {label} rows: {mine['queries']} DuckDB queries, sample {mine['sample']:,} rows, "
-        f"{mine['alerts']} alerts; progress reports of the last run (s since start): {marks}"
+        f"{mine['alerts']} alerts; CPU time (all threads) per run, median "
+        f"{median(mine['cpu']):.2f} s, load average {mine['load']:.1f} after the runs; progress "
+        f"reports of the last run (s since start): {marks}"
     )
 
 
@@ -457,6 +465,7 @@ def full_only() -> None:
     print(_phases(f"{SMALL_ROWS:,}", mine_small))
     for row in rows:
         print("  ".join(str(cell) for cell in row))
+    print(conditions())
 
 
 def main() -> None:

@@ -45,9 +45,14 @@ class AlertContext:
     sample: pl.DataFrame | None = None
     split: str = ""
     seed: int = 0
+    target_column: str | None = None
+    """The target's name, for the column rules; taken from ``target`` when that is given
+    (the column rules can run before the target summary, which waits for the correlations)."""
     detector_sample: pl.DataFrame | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        if self.target is not None:
+            self.target_column = self.target.column
         sample = self.sample
         if sample is not None and sample.height > DETECTOR_SAMPLE:
             sample = sample.sample(DETECTOR_SAMPLE, seed=self.seed)
@@ -83,7 +88,7 @@ def from_suggestion(s: Suggestion, note: str = "") -> Alert:
 
 def column_alerts(ctx: AlertContext, c: ColumnProfile) -> list[Alert]:
     t = ctx.thresholds
-    is_target = ctx.target is not None and c.name == ctx.target.column
+    is_target = ctx.target_column is not None and c.name == ctx.target_column
     if c.count == 0:
         return [
             Alert(

@@ -18,7 +18,7 @@ from app.domain.profile import SEVERITY_RANK, Alert
 from app.services import suggest
 from app.services.alert_rules import AlertContext, column_alerts, from_suggestion, ratio
 
-__all__ = ["AlertContext", "build_alerts"]
+__all__ = ["AlertContext", "build_alerts", "finish_alerts", "table_alerts"]
 
 KIND_ORDER = (
     *("leakage", "imbalanced_target", "duplicates", "missing_markers", "numbers_as_text"),
@@ -32,12 +32,27 @@ KIND_ORDER = (
 
 def build_alerts(ctx: AlertContext) -> list[Alert]:
     """Every alert for the profile, ranked: severity, then kind (``KIND_ORDER``), then column."""
+    return finish_alerts(ctx, table_alerts(ctx))
+
+
+def table_alerts(ctx: AlertContext) -> list[Alert]:
+    """The alerts of the whole table and of each column, unranked: all but the target's and
+    the correlations' (``ctx.target`` and ``ctx.correlations`` are not read; the column rules
+    need only ``ctx.target_column``)."""
     found: list[Alert] = []
     if ctx.n_rows:
         found += _duplicates(ctx)
         found += _whitespace(ctx)
         for column in ctx.columns:
             found += column_alerts(ctx, column)
+    return found
+
+
+def finish_alerts(ctx: AlertContext, found: list[Alert]) -> list[Alert]:
+    """``found`` (from ``table_alerts``) with the target's and the correlations' alerts, ranked
+    as ``build_alerts`` ranks them."""
+    found = list(found)
+    if ctx.n_rows:
         found += _target_alerts(ctx)
         found += _correlation_alerts(ctx, found)
     order = {c.name: i for i, c in enumerate(ctx.columns)}

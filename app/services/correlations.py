@@ -43,12 +43,27 @@ class _Numeric:
     """The finite values, sorted."""
 
 
+RADIX_SPAN = 65_535
+"""Whole numbers spanning at most this many are sorted as 16-bit keys (NumPy's radix sort)."""
+
+
 def _numeric(series: pl.Series) -> _Numeric:
     values = series.cast(pl.Float64).fill_null(float("nan")).to_numpy().astype(np.float64)
     finite = np.isfinite(values)
     positions = np.flatnonzero(finite)
-    order = positions[np.argsort(values[positions])]
+    order = positions[_argsort(values[positions])]
     return _Numeric(values, finite, order, values[order])
+
+
+def _argsort(values: np.ndarray) -> np.ndarray:
+    """Positions that sort ``values`` (finite). Equal values may come in any order: ranks
+    average over ties. Whole numbers in a narrow range (counts, ages, codes) take a radix
+    sort of 16-bit offsets, about ten times faster than a comparison sort."""
+    if len(values):
+        low, high = float(values.min()), float(values.max())
+        if high - low <= RADIX_SPAN and np.array_equal(values, np.rint(values)):
+            return np.argsort((values - low).astype(np.uint16), kind="stable")
+    return np.argsort(values)
 
 
 def _codes(series: pl.Series) -> np.ndarray:
@@ -161,14 +176,23 @@ def compute_correlations(
         numeric_pairs = list(itertools.combinations(numeric, 2))
         categorical_pairs = list(itertools.combinations(categorical, 2))
         mixed_pairs = [(a, b) for a in categorical for b in numeric]
-        numeric_results = pool.map(lambda p: numeric_pair(nums[p[0]], nums[p[1]]), numeric_pairs)
-        categorical_results = pool.map(
-            lambda p: cramers_v(cats[p[0]], cats[p[1]]), categorical_pairs
+        # one task per first column: a task per pair costs more in handing over than the
+        # pair's arithmetic on a sample of this size
+        numeric_results = pool.map(
+            lambda chunk: [numeric_pair(nums[a], nums[b]) for a, b in chunk],
+            _by_first(numeric_pairs),
         )
-        mixed_results = pool.map(lambda p: correlation_ratio(cats[p[0]], nums[p[1]]), mixed_pairs)
-        numeric_values = list(numeric_results)
-        categorical_values = list(categorical_results)
-        mixed_values = list(mixed_results)
+        categorical_results = pool.map(
+            lambda chunk: [cramers_v(cats[a], cats[b]) for a, b in chunk],
+            _by_first(categorical_pairs),
+        )
+        mixed_results = pool.map(
+            lambda chunk: [correlation_ratio(cats[a], nums[b]) for a, b in chunk],
+            _by_first(mixed_pairs),
+        )
+        numeric_values = [v for chunk in numeric_results for v in chunk]
+        categorical_values = [v for chunk in categorical_results for v in chunk]
+        mixed_values = [v for chunk in mixed_results for v in chunk]
     pairs: list[CorrelationPair] = []
     association: dict[frozenset[str], float] = {}
     pearson: dict[frozenset[str], float] = {}
@@ -216,6 +240,11 @@ def compute_correlations(
         matrices=matrices,
         note=note,
     )
+
+
+def _by_first(pairs: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """``pairs`` in runs that share their first column, in order."""
+    return [list(run) for _, run in itertools.groupby(pairs, key=lambda p: p[0])]
 
 
 def _round(value: float | None) -> float | None:

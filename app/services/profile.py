@@ -7,11 +7,14 @@ and settings, so opening the stage again is instant; a new version has no profil
 profiled. Cancelling (``should_stop``) raises ``ProfileCancelled`` and stores nothing.
 
 On tables of up to ``SIDE_MAX_ROWS`` rows, work that pass B does not need runs beside it on
-one helper thread with a cursor of its own: the duplicate-row count, passes C and D's
-histograms (they need only pass A, for the columns pass B will not count in full; on copies
-of the columns, taken back afterwards), the time gaps and the sample; then the correlations.
-DuckDB scans a table of up to ~120,000 rows (one row group) on one thread, so the passes leave
-a core free for it. Every result is the same as when run one after the other.
+one helper thread with a cursor of its own: the duplicate-row count, the sample and the
+correlations on it for the column types pass A suggests (Python work, while this thread waits
+on DuckDB in pass B; kept when pass B confirms the columns), passes C and D's histograms (they
+need only pass A, for the columns pass B will not count in full; on copies of the columns,
+taken back afterwards) and the time gaps. Queued work the helper has not begun when this
+thread needs it is done here instead (``_Task``). DuckDB scans a table of up to ~120,000 rows
+(one row group) on one thread, so the passes leave a core free for it. Every result is the
+same as when run one after the other.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import duckdb
 import polars as pl
@@ -45,7 +48,7 @@ from app.services import profile_boxes as boxes
 from app.services import profile_groups as groups
 from app.services import profile_stats as stats
 from app.services import profile_target as targeting
-from app.services.alerts import AlertContext, build_alerts
+from app.services.alerts import AlertContext, finish_alerts, table_alerts
 from app.services.correlations import compute_correlations
 from app.services.eda_thresholds import read_thresholds, reset_thresholds, set_thresholds
 from app.services.profile_columns import TargetSpec, column_profile, semantic_type, time_gaps
@@ -67,6 +70,7 @@ __all__ = [
 
 Progress = Callable[[float, str], None]
 Stop = Callable[[], bool]
+T = TypeVar("T")
 
 POLL_SECONDS = 0.05
 SCATTER_POINTS = 2_000
@@ -279,6 +283,12 @@ class _Runner:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlwb-profile")
         return self._pool.submit(work)
 
+    def task(self, there: Callable[[], T], here: Callable[[], T]) -> _Task[T]:
+        """``there`` queued on the helper thread; whoever wants the result first runs it: the
+        helper thread (``there``), or the caller of ``_Task.result`` (``here``, the same work
+        on the calling thread's connection) if the helper has not started it yet."""
+        return _Task(self.side(there), here)
+
     def side_cursor(self) -> duckdb.DuckDBPyConnection:
         """The helper thread's cursor (use it only from work passed to ``side``)."""
         if self._cursor is None:
@@ -334,6 +344,20 @@ class _Runner:
             )
 
 
+class _Task(Generic[T]):
+    """Work queued on the helper thread that the calling thread takes over (see
+    ``_Runner.task``) rather than wait while the helper finishes earlier work."""
+
+    def __init__(self, future: Future[T], here: Callable[[], T]) -> None:
+        self.future, self.here = future, here
+
+    def result(self) -> T:
+        """The result; computed now, on the calling thread, if the helper has not begun."""
+        if self.future.cancel():
+            return self.here()
+        return self.future.result()
+
+
 @dataclass
 class _Columns:
     works: list[stats.ColumnWork]
@@ -341,13 +365,17 @@ class _Columns:
     split: str
     exact_quantiles: bool
     agg: groups.TargetAggregates
-    gaps: dict[str, Future[list[tuple[Any, ...]]] | str]
-    """Per time column: its gap query (on the helper thread), or why there is none."""
-    details: Future[list[stats.ColumnWork]]
-    """Passes C and D's histograms (on the helper thread) of copies of the columns whose
-    values are not all counted."""
-    sample: Future[tuple[list[str], pl.DataFrame | None]] | None
-    """The sample of every column it may need (helper thread), taken while pass B runs."""
+    gaps: dict[str, _Task[list[tuple[Any, ...]]] | str]
+    """Per time column: its gap query (queued on the helper thread), or why there is none."""
+    details: _Task[list[stats.ColumnWork]]
+    """Passes C and D's histograms (queued on the helper thread) of copies of the columns
+    whose values are not all counted."""
+    sample: _Task[tuple[list[str], pl.DataFrame | None]] | None
+    """The sample of every column it may need (queued on the helper thread while pass B
+    runs)."""
+    guess: Future[tuple[tuple[list[str], list[str]], _Relations] | None] | None = None
+    """The correlations on that sample for the columns' types as pass A suggests them
+    (helper thread, beside pass B); used when pass B confirms those columns."""
 
 
 @dataclass
@@ -365,7 +393,7 @@ def _take_sample(
     found: DatasetVersion,
     columns: list[str],
     settings: ProfileSettings,
-    early: Future[tuple[list[str], pl.DataFrame | None]] | None = None,
+    early: _Task[tuple[list[str], pl.DataFrame | None]] | None = None,
 ) -> pl.DataFrame | None:
     """The seeded sample of the columns the correlations, features and detectors need: the
     early sample's columns when it has them all (the same rows: the seeded condition depends
@@ -402,8 +430,8 @@ def _early_sample(
     works: list[stats.ColumnWork],
     context: ProfileContext,
     settings: ProfileSettings,
-) -> Future[tuple[list[str], pl.DataFrame | None]] | None:
-    """Start taking the sample on the helper thread, for narrow tables only (a wide table's
+) -> _Task[tuple[list[str], pl.DataFrame | None]] | None:
+    """Queue taking the sample on the helper thread, for narrow tables only (a wide table's
     sample keeps to the columns it needs)."""
     if not run.concurrent or not found.n_rows or len(works) > EARLY_SAMPLE_COLUMNS:
         return None
@@ -413,7 +441,42 @@ def _early_sample(
     sql = stats.sample_sql(
         found.table_name, columns, found.n_rows, settings.sample_size, settings.seed
     )
-    return run.side(lambda: (columns, run.side_frame(sql)))
+    return run.task(lambda: (columns, run.side_frame(sql)), lambda: (columns, run.frame(sql)))
+
+
+def _guess_relations(
+    run: _Runner,
+    found: DatasetVersion,
+    works: list[stats.ColumnWork],
+    sample: _Task[tuple[list[str], pl.DataFrame | None]] | None,
+    spec: TargetSpec | None,
+    context: ProfileContext,
+    settings: ProfileSettings,
+) -> Future[tuple[tuple[list[str], list[str]], _Relations] | None] | None:
+    """Queue the correlations on the early sample for the columns pass A's figures make
+    numeric and categorical (distinct counts estimated; pass B rarely changes a type). They
+    are kept only if pass B's exact figures choose the same columns (``_compute``); the
+    sample's rows are the same whatever its columns."""
+    if sample is None:
+        return None
+    n_rows = found.n_rows
+    early = {w.name: semantic_type(w, n_rows, context.thresholds) for w in works}
+    numeric, categorical, _ = targeting.sample_columns(works, early, context, settings)
+    extra = [context.target] if context.target else []
+    wanted = (numeric, categorical, extra)
+
+    def work() -> tuple[tuple[list[str], list[str]], _Relations] | None:
+        try:
+            columns, frame = sample.future.result()
+        except CancelledError:
+            return None
+        keep = list(dict.fromkeys(c for part in wanted for c in part))
+        if frame is None or not set(keep) <= set(columns):
+            return None
+        chosen = frame.select(keep)
+        return (numeric, categorical), _relate(chosen, n_rows, wanted, spec, context, settings)
+
+    return run.side(work)
 
 
 def _relate(
@@ -438,6 +501,25 @@ def _relate(
     )
     ranked, used = targeting.rank_features(sample, numeric, categorical, spec, context, settings)
     return _Relations(sample, correlations, ranked, used)
+
+
+def _confirmed(
+    guess: Future[tuple[tuple[list[str], list[str]], _Relations] | None] | None,
+    wanted: tuple[list[str], list[str], list[str]],
+) -> Future[_Relations] | None:
+    """The guessed correlations if they were computed for the columns now ``wanted`` (waiting
+    if they are under way), else None."""
+    if guess is None:
+        return None
+    try:
+        found = guess.result()
+    except Exception:  # the columns computed now decide; a guess's failure is not theirs
+        return None
+    if found is None or found[0] != (wanted[0], wanted[1]):
+        return None
+    done: Future[_Relations] = Future()
+    done.set_result(found[1])
+    return done
 
 
 def _candidates(works: list[stats.ColumnWork], sample: pl.DataFrame | None, top_k: int) -> None:
@@ -473,9 +555,13 @@ def _scan_columns(
     agg = groups.TargetAggregates(
         sql=spec.sql if spec else [], count_sql=spec.count_sql if spec else "0", holdout=holdout
     )
+    # the helper thread's queue: the sample and the correlations on it (Python, that runs
+    # while this thread waits on DuckDB), then passes C and D and the time gaps, which this
+    # thread takes over after pass B if the helper has not got to them
+    sample = _early_sample(run, found, works, context, settings)
+    guess = _guess_relations(run, found, works, sample, spec, context, settings)
     details = _side_details(run, table, works, agg, exact_quantiles, context, settings)
     gaps = _time_gaps(run, table, works)
-    sample = _early_sample(run, found, works, context, settings)
     counted = [w for w in works if w.values_mode == "all"]
     if n_rows <= groups.UNPIVOT_MAX_ROWS and len(counted) >= groups.UNPIVOT_MIN_COLUMNS:
         target_sql = target_work.q if target_work is not None and spec is not None else None
@@ -501,7 +587,7 @@ def _scan_columns(
     )
     for w in works:
         groups.derive_from_counts(w, settings.max_bins, t.iqr_factor, t.z_limit)
-    return _Columns(works, spec, split, exact_quantiles, agg, gaps, details, sample)
+    return _Columns(works, spec, split, exact_quantiles, agg, gaps, details, sample, guess)
 
 
 DETAIL_FIELDS = (
@@ -519,25 +605,25 @@ def _side_details(
     exact_quantiles: bool,
     context: ProfileContext,
     settings: ProfileSettings,
-) -> Future[list[stats.ColumnWork]]:
+) -> _Task[list[stats.ColumnWork]]:
     """Passes C and D's histograms need only pass A: they cover the columns whose values pass
-    B will not count in full, so they run on the helper thread beside pass B, on copies of
-    the columns; ``_scan_details`` takes the results (``DETAIL_FIELDS``)."""
+    B will not count in full, so they are queued on the helper thread beside pass B, on
+    copies of the columns; ``_scan_details`` takes the results (``DETAIL_FIELDS``)."""
     detailed = [copy.copy(w) for w in works if w.values_mode != "all"]
     t = context.thresholds
 
-    def work() -> list[stats.ColumnWork]:
-        _drain(stats.pass_c(run.side_execute, table, detailed, exact_quantiles))
+    def work(query: stats.Query) -> list[stats.ColumnWork]:
+        _drain(stats.pass_c(query, table, detailed, exact_quantiles))
         for w in detailed:
             if w.numeric:
                 stats.plan_bins(w, settings.max_bins)
         branches = groups.detail_branches(
             detailed, table, agg, settings.top_k, t.iqr_factor, t.z_limit, ("bins",)
         )
-        _drain(groups.run_branches(run.side_execute, branches, len(agg.sql)))
+        _drain(groups.run_branches(query, branches, len(agg.sql)))
         return detailed
 
-    return run.side(work)
+    return run.task(lambda: work(run.side_execute), lambda: work(run.query))
 
 
 def _drain(steps: Iterator[int]) -> None:
@@ -547,13 +633,16 @@ def _drain(steps: Iterator[int]) -> None:
 
 def _time_gaps(
     run: _Runner, table: str, works: list[stats.ColumnWork]
-) -> dict[str, Future[list[tuple[Any, ...]]] | str]:
-    """Start each time column's gap query on the helper thread (it needs only pass A)."""
-    gaps: dict[str, Future[list[tuple[Any, ...]]] | str] = {}
+) -> dict[str, _Task[list[tuple[Any, ...]]] | str]:
+    """Queue each time column's gap query on the helper thread (it needs only pass A)."""
+    gaps: dict[str, _Task[list[tuple[Any, ...]]] | str] = {}
     for w in works:
         if w.temporal and w.count:
             if (w.approx_distinct or 0) <= stats.GAP_MAX_DISTINCT:
-                gaps[w.name] = run.side_query(stats.time_gaps_sql(w, table))
+                sql = stats.time_gaps_sql(w, table)
+                gaps[w.name] = run.task(
+                    lambda sql=sql: run.side_execute(sql), lambda sql=sql: run.query(sql)
+                )
             else:
                 gaps[w.name] = f"over {stats.GAP_MAX_DISTINCT:,} distinct times: gaps not analysed"
     return gaps
@@ -629,7 +718,10 @@ def _compute(
     table, n_rows, t = found.table_name, found.n_rows, context.thresholds
     exact_dups = n_rows <= settings.exact_rows
     names = [c for c, _ in context.columns]
-    counted = run.side_query(stats.duplicates_sql(table, names, exact_dups))
+    prefilter = all(
+        stats.type_family(d) != "other" and c.lower() != "rowid" for c, d in context.columns
+    )
+    counted = run.side_query(stats.duplicates_sql(table, names, exact_dups, prefilter))
     scanned = _scan_columns(run, found, context, settings)
     works, spec = scanned.works, scanned.spec
     run.report(0.4, "sampling rows")
@@ -639,10 +731,27 @@ def _compute(
     needed = [c for part in (*wanted, varied) for c in part]
     sample = _take_sample(run, found, list(dict.fromkeys(needed)), settings, scanned.sample)
     _candidates(works, sample, settings.top_k)
-    # the correlations need only the sample and the columns' types: they run on the helper
-    # thread while this one finishes the columns
-    related = run.side(lambda: _relate(sample, n_rows, wanted, spec, context, settings))
+    # the correlations need only the sample and the columns' types: those guessed after pass A
+    # (on the helper thread beside pass B) if pass B confirms the columns, else computed on
+    # the helper thread while this one finishes the columns; first this thread takes over
+    # the time gaps and passes C and D if the helper has not got to them
+    guess = scanned.guess
+    if guess is not None and guess.cancel():
+        guess = None
+    related = (
+        None
+        if guess is not None
+        else run.side(lambda: _relate(sample, n_rows, wanted, spec, context, settings))
+    )
+    gap_rows = {
+        name: task if isinstance(task, str) else task.result()
+        for name, task in scanned.gaps.items()
+    }
     _scan_details(run, found, context, settings, scanned)
+    if related is None:
+        related = _confirmed(guess, wanted) or run.side(
+            lambda: _relate(sample, n_rows, wanted, spec, context, settings)
+        )
     semantics = {w.name: semantic_type(w, n_rows, t) for w in works}
     target_boxes = _target_boxes(run, found, scanned, semantics, t.iqr_factor)
     run.report(0.72, "duplicates and time gaps")
@@ -650,12 +759,11 @@ def _compute(
     columns = []
     for w in works:
         gaps, note = None, ""
-        found_gaps = scanned.gaps.get(w.name)
+        found_gaps = gap_rows.get(w.name)
         if isinstance(found_gaps, str):
             note = found_gaps
         elif found_gaps is not None:
-            rows = found_gaps.result()
-            gaps = time_gaps(rows[0] if rows else None)
+            gaps = time_gaps(found_gaps[0] if found_gaps else None)
         columns.append(
             column_profile(
                 w,
@@ -672,25 +780,26 @@ def _compute(
         )
     run.check()
     run.report(0.8, "correlations and mutual information")
+    # the column rules need neither the correlations nor the target summary: they run here
+    # while the helper thread finishes those
+    ctx = AlertContext(
+        n_rows=n_rows,
+        columns=columns,
+        works={w.name: w for w in works},
+        thresholds=t,
+        duplicates=duplicates,
+        sample=sample,
+        split=scanned.split,
+        seed=settings.seed,
+        target_column=spec.column if spec else None,
+    )
+    found_alerts = table_alerts(ctx)
     relations = related.result()
     run.check()
     target = targeting.target_summary(spec, columns, relations.ranked, relations.mi_rows, settings)
     run.report(0.97, "alerts")
-    alerts = build_alerts(
-        AlertContext(
-            n_rows=n_rows,
-            columns=columns,
-            works={w.name: w for w in works},
-            thresholds=t,
-            duplicates=duplicates,
-            target=target,
-            correlations=relations.correlations,
-            sample=relations.sample,
-            split=scanned.split,
-            seed=settings.seed,
-        )
-    )
-    sample = relations.sample
+    ctx.target, ctx.correlations = target, relations.correlations
+    alerts = finish_alerts(ctx, found_alerts)
     return Profile(
         dataset=found.name,
         version=found.version,

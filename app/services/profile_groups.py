@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from app.domain.dataset import ColumnRole
 from app.domain.profile import QUANTILES
 from app.services import profile_counts as counts
 from app.services.profile_stats import (
@@ -64,6 +65,9 @@ class Branch:
     limit: int | None
     """Keep only the top groups by rows (and count all groups), or every group."""
     n_measures: int
+    holdout: bool = False
+    """Whether the groups count their holdout rows (see ``counts_holdout``); without, ``h``
+    and the unseen counts are 0."""
 
     def parts(self, name: str) -> tuple[str | None, str]:
         """(common table expression or None, SELECT) of this branch; ``name`` names the CTE.
@@ -82,11 +86,15 @@ class Branch:
                 f"0 AS unseen, 0 AS unseen_rows FROM ({self.grouped})"
             )
         cte = f"{name} AS MATERIALIZED ({self.grouped})"
+        unseen = (
+            "count_if(h = n) AS unseen, sum(CASE WHEN h = n THEN n ELSE 0 END) AS unseen_rows"
+            if self.holdout
+            else "0 AS unseen, 0 AS unseen_rows"
+        )
         select = (
             f"SELECT {i} AS i, key::VARCHAR AS k, n, h, tn{outer}, groups, unseen, unseen_rows "
             f"FROM (SELECT * FROM {name} ORDER BY n DESC, key LIMIT {int(self.limit)}), "
-            "(SELECT count(*) AS groups, count_if(h = n) AS unseen, "
-            f"sum(CASE WHEN h = n THEN n ELSE 0 END) AS unseen_rows FROM {name}) "
+            f"(SELECT count(*) AS groups, {unseen} FROM {name}) "
             "ORDER BY n DESC, key"
         )
         return cte, select
@@ -101,18 +109,32 @@ def _branch(
     agg: TargetAggregates,
     limit: int | None = None,
     extras: Sequence[str] = (),
+    holdout: bool = False,
 ) -> Branch:
-    """One column's GROUP BY: every group carries its rows, holdout rows, rows with a target,
-    the target's measures and ``extras`` (histogram outlier counts)."""
+    """One column's GROUP BY: every group carries its rows, holdout rows (with ``holdout``,
+    else 0), rows with a target, the target's measures and ``extras`` (histogram outlier
+    counts)."""
     measures = "".join(f", {sql} AS t{j}" for j, sql in enumerate(agg.sql))
     extra = [*extras, *["0"] * (EXTRAS - len(extras))]
     extra_sql = "".join(f", {sql} AS e{j}" for j, sql in enumerate(extra))
+    h = f"count_if({agg.holdout})" if holdout else "0"
     grouped = (
-        f"SELECT {key} AS key, count(*) AS n, count_if({agg.holdout}) AS h, "
+        f"SELECT {key} AS key, count(*) AS n, {h} AS h, "
         f"{agg.count_sql} AS tn{measures}{extra_sql} FROM {quote_ident(table)} WHERE {where} "
         "GROUP BY 1"
     )
-    return Branch(c, kind, grouped, limit, len(agg.sql))
+    return Branch(c, kind, grouped, limit, len(agg.sql), holdout)
+
+
+def counts_holdout(c: ColumnWork) -> bool:
+    """Whether a column's value counts need each value's holdout rows: only categorical and
+    boolean columns get the unseen-categories alert (``alert_rules._unseen``), and floats,
+    decimals, dates and times, identifiers and integers with too many values to be codes
+    (over ``FULL_COUNTS_LIMIT``) never have those types (``profile_columns.semantic_type``).
+    Histogram bins, time buckets and candidates' counts never need them."""
+    if c.role is ColumnRole.ID or c.family not in ("int", "bool", "string"):
+        return False
+    return c.family != "int" or c.values_mode == "all"
 
 
 def value_branches(
@@ -126,7 +148,9 @@ def value_branches(
         q = c.q
         where = f"NOT isnan({q})" if c.family == "float" else f"{q} IS NOT NULL"
         limit = None if c.values_mode == "all" else top_k
-        out.append(_branch(c, c.values_mode, q, where, table, agg, limit))
+        out.append(
+            _branch(c, c.values_mode, q, where, table, agg, limit, holdout=counts_holdout(c))
+        )
     return out
 
 

@@ -465,9 +465,25 @@ def time_gaps_sql(c: ColumnWork, table: str) -> str:
         FROM s, m WHERE step IS NOT NULL GROUP BY usual"""
 
 
-def duplicates_sql(table: str, columns: list[str], exact: bool) -> str:
-    """Rows minus distinct rows: exact (DISTINCT *) or by a 64-bit hash of the whole row."""
+def duplicates_sql(table: str, columns: list[str], exact: bool, prefilter: bool = False) -> str:
+    """Rows minus distinct rows: exact (DISTINCT *) or by a 64-bit hash of the whole row.
+
+    With ``prefilter`` the exact count compares whole rows only among the rows whose hash
+    another row shares: equal rows hash alike (DuckDB's ``hash`` treats NULLs, NaN and
+    -0.0 as DISTINCT does), so a row with a hash of its own repeats no row, and the
+    duplicates are the candidates minus their distinct rows. It needs ``rowid`` to be the
+    table's own (no column of that name) and columns whose type ``hash`` takes.
+    """
     t = quote_ident(table)
+    if exact and prefilter and columns:
+        row = ", ".join(quote_ident(c) for c in columns)
+        return (
+            f"WITH x AS MATERIALIZED (SELECT rowid AS r, hash({row}) AS k FROM {t}), "
+            "d AS MATERIALIZED (SELECT r FROM x "
+            "WHERE k IN (SELECT k FROM x GROUP BY k HAVING count(*) > 1)) "
+            "SELECT (SELECT count(*) FROM d) - (SELECT count(*) FROM "
+            f"(SELECT DISTINCT * FROM {t} WHERE rowid IN (SELECT r FROM d)))"
+        )
     if exact or not columns:
         return (
             f"SELECT (SELECT count(*) FROM {t}) - "

@@ -351,6 +351,137 @@ def test_pairwise_complete_rows_with_nulls_nan_and_inf() -> None:
     assert eta == pytest.approx(eta_reference(pl.Series(cat[mask]), pl.Series(y[mask])), abs=1e-6)
 
 
+def test_spearman_of_whole_numbers_sorted_by_radix_matches_scipy() -> None:
+    """Narrow whole numbers (radix-sorted, many ties) and wide ones (compared) with gaps."""
+    from app.services.correlations import RADIX_SPAN, _numeric, compute_correlations, numeric_pair
+
+    rng = np.random.default_rng(11)
+    n = 4_000
+    small = rng.integers(-20, 40, n).astype(float)
+    small[rng.random(n) < 0.05] = np.nan
+    wide = rng.integers(0, 3 * RADIX_SPAN, n).astype(float)
+    wide[:3] = -0.0
+    near = np.round(small + rng.normal(size=n), 2)
+    near[rng.random(n) < 0.05] = np.inf
+    frame = pl.DataFrame({"small": small, "wide": wide, "near": near}).with_columns(
+        pl.col("small").cast(pl.Int64, strict=False)
+    )
+    got = compute_correlations(frame, ["small", "wide", "near"], [], None, ProfileSettings())
+    for a, b in itertools.combinations(["small", "wide", "near"], 2):
+        x, y = frame[a].cast(pl.Float64).to_numpy(), frame[b].cast(pl.Float64).to_numpy()
+        keep = np.isfinite(x) & np.isfinite(y)
+        rho, r = sps.spearmanr(x[keep], y[keep]).statistic, sps.pearsonr(x[keep], y[keep]).statistic
+        assert got.value(a, b, "spearman") == pytest.approx(rho, abs=1e-6)
+        assert got.value(a, b, "pearson") == pytest.approx(r, abs=1e-6)
+        raw = numeric_pair(_numeric(frame[a]), _numeric(frame[b]))
+        assert raw == (pytest.approx(r, abs=1e-12), pytest.approx(rho, abs=1e-12), keep.sum())
+
+
+def test_duplicate_rows_match_pandas_with_nulls_nan_and_signed_zeros(store: ProjectStore) -> None:
+    """The exact count compares whole rows among rows sharing a hash: NULLs, NaN and -0.0
+    are equal as DISTINCT has them (pandas' duplicated agrees); a column named rowid makes
+    it compare every row instead."""
+    rng = np.random.default_rng(3)
+    n = 600
+    x = rng.choice([0.0, -0.0, 1.5, np.nan, 2.0], n)
+    s = rng.choice(["a", "b", None], n)
+    k = rng.integers(0, 4, n)
+    frame = pl.DataFrame({"x": x, "s": s, "k": k}).with_columns(
+        pl.when(pl.int_range(n) % 11 == 0).then(None).otherwise(pl.col("k")).alias("k")
+    )
+    expected = int(frame.to_pandas().duplicated().sum())
+    assert 0 < expected < n
+    frame_dataset(store, frame, "dups")
+    assert profile_dataset(store, "dups").duplicate_rows == expected
+    frame_dataset(store, frame.rename({"k": "rowid"}), "dups_rowid")
+    assert profile_dataset(store, "dups_rowid").duplicate_rows == expected
+    unique = pl.DataFrame({"i": np.arange(50), "v": rng.normal(size=50)})
+    frame_dataset(store, unique, "no_dups")
+    assert profile_dataset(store, "no_dups").duplicate_rows == 0
+
+
+def test_holdout_rows_are_counted_wherever_a_column_can_be_categorical() -> None:
+    """The unseen-categories alert reads each value's holdout rows of categorical and boolean
+    columns only; the value counts leave them out of every other column."""
+    from app.domain.thresholds import AlertThresholds
+    from app.services.profile_columns import semantic_type
+    from app.services.profile_groups import counts_holdout
+    from app.services.profile_stats import ColumnWork, choose_values_mode, type_family
+
+    settings, n_rows = ProfileSettings(), 100_000
+    for dtype, role, distinct, low, high in itertools.product(
+        ["BIGINT", "INTEGER", "DOUBLE", "DECIMAL(9,2)", "BOOLEAN", "VARCHAR", "DATE"],
+        [ColumnRole.FEATURE, ColumnRole.ID, ColumnRole.TARGET],
+        [1, 2, 3, 10, 11, 60, 2_000, 2_300, 30_000, 99_000, 100_000],
+        [0.0, 1.0],
+        [1.0, 500.0],
+    ):
+        w = ColumnWork(index=0, name="c", dtype=dtype, family=type_family(dtype), role=role)
+        w.present = w.finite = n_rows
+        w.approx_distinct, w.min, w.max = distinct, low, high
+        w.values_mode = choose_values_mode(w, n_rows, settings)
+        w.exact_distinct = distinct  # what pass B finds
+        w.values_complete = w.values_mode == "all"
+        kind = semantic_type(w, n_rows, AlertThresholds())
+        if kind in (SemanticType.CATEGORICAL, SemanticType.BOOLEAN):
+            assert counts_holdout(w), (dtype, role, distinct, low, high)
+
+
+def test_helper_work_not_yet_begun_is_done_by_the_caller_instead() -> None:
+    """A queued task runs where it is first wanted: on the calling thread while the helper
+    thread is still busy, else on the helper thread, never twice."""
+    import threading
+
+    import duckdb
+
+    from app.services.profile import _Runner
+
+    ran: list[str] = []
+    run = _Runner(duckdb.connect(), None, lambda f, t: None, lambda: False, concurrent=True)  # type: ignore[arg-type]
+    gate = threading.Event()
+    busy = run.side(gate.wait)
+    early = run.task(
+        lambda: ran.append("helper") or "helper", lambda: ran.append("caller") or "caller"
+    )
+    assert early.result() == "caller"
+    gate.set()
+    busy.result()
+    late = run.task(
+        lambda: ran.append("helper") or "helper", lambda: ran.append("caller") or "caller"
+    )
+    late.future.result()
+    assert late.result() == "helper"
+    run.close(failed=False)
+    assert ran == ["caller", "helper"]
+
+
+def test_correlations_follow_the_exact_types_when_pass_a_guessed_others(
+    store: ProjectStore,
+) -> None:
+    """The correlations guessed from pass A's figures are dropped when pass B's exact ones
+    choose other columns: long text with few values looks categorical until its lengths are
+    known."""
+    rng = np.random.default_rng(5)
+    n = 2_000
+    x = rng.normal(size=n)
+    words = [f"{w} " * 12 for w in ("alpha", "beta", "gamma")]  # over 40 characters: text
+    frame = pl.DataFrame(
+        {
+            "x": x,
+            "y": x + rng.normal(size=n),
+            "long": rng.choice(words, n),
+            "short": rng.choice(["a", "b"], n),
+        }
+    )
+    frame_dataset(store, frame, "guess")
+    p = profile_dataset(store, "guess")
+    assert p.column("long").semantic_type is SemanticType.TEXT
+    used = {c for pair in p.correlations.pairs for c in (pair.a, pair.b)}
+    assert "long" not in used and {"x", "y", "short"} <= used
+    r = sps.pearsonr(frame["x"], frame["y"]).statistic
+    assert p.correlations.value("x", "y", "pearson") == pytest.approx(r, abs=1e-6)
+
+
 # -- exact versus approximate ---------------------------------------------------------------
 
 
