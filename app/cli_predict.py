@@ -85,9 +85,8 @@ def summary_text(s: Any) -> str:
 @click.option(
     "--chunk-rows",
     type=click.IntRange(min=1),
-    default=100_000,
-    show_default=True,
-    help="Rows read and scored at a time (bounds memory).",
+    default=None,
+    help="Rows read and scored at a time (bounds memory; default 250,000).",
 )
 @json_option
 @debug_option
@@ -97,11 +96,11 @@ def predict_command(
     input_path: Path,
     output_path: Path,
     rejects_path: Path | None,
-    chunk_rows: int,
+    chunk_rows: int | None,
     as_json: bool,
 ) -> None:
     """Deploy: score a file with a bundle; rows breaking the contract go to a rejects file."""
-    from app.services.predict import predict_file
+    from app.services.predict import CHUNK_ROWS, predict_file
 
     if (bundle is None) == (project is None):
         raise click.UsageError("give exactly one of --bundle PATH or --project P")
@@ -115,7 +114,7 @@ def predict_command(
         input_path,
         output_path,
         rejects_path,
-        chunk_rows=chunk_rows,
+        chunk_rows=chunk_rows or CHUNK_ROWS,
         on_progress=None if as_json else _progress_printer(),
         log_dir=log_directory(store, path),
     )

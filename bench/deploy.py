@@ -13,6 +13,7 @@ evaluated and bundled (gate overridden: the bench measures speed). It is cached 
 input file is the dataset table without its target written to Parquet once.
 
 Both sides use the same threads (``MLWB_BENCH_DEPLOY_THREADS``, default: scikit-learn's own).
+``MLWB_BENCH_DEPLOY_CHUNK`` sets ``predict_file``'s chunk rows (default: its own, 250,000).
 Each is timed ``REPEATS`` times, interleaved; medians are compared. Load time is a cold
 ``python -c`` process that opens the bundle and scores one row, minus a process that only
 imports the runtime's libraries.
@@ -35,6 +36,8 @@ from bench.common import REPEATS, conditions, median, seconds, table, verdict
 ROWS = int(os.environ.get("MLWB_BENCH_DEPLOY_ROWS", "1000000"))
 REBUILD = os.environ.get("MLWB_BENCH_DEPLOY_REBUILD") == "1"
 THREADS = os.environ.get("MLWB_BENCH_DEPLOY_THREADS")
+CHUNK = int(os.environ.get("MLWB_BENCH_DEPLOY_CHUNK", "0")) or None
+"""``predict_file``'s ``chunk_rows`` (default: its own, ``predict.CHUNK_ROWS``)."""
 TARGET = 0.8
 OUT = Path(__file__).resolve().parent / "out"
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,8 +164,9 @@ def mlwb(bundle: Any, parquet: Path, work: Path) -> tuple[float, Any]:
 
     out = work / "predictions.parquet"
     started = time.perf_counter()
+    chunk = {"chunk_rows": CHUNK} if CHUNK else {}
     with _limits():
-        summary = predict_file(bundle, parquet, out)
+        summary = predict_file(bundle, parquet, out, **chunk)
     took = time.perf_counter() - started
     out.unlink(missing_ok=True)
     summary.rejects.unlink(missing_ok=True)
@@ -243,7 +247,8 @@ def main() -> None:
                 f"(HGB bundle, {REPEATS} runs each, interleaved)",
             ),
             f"scored {summary.rows_scored:,}, rejected {summary.rows_rejected:,}, "
-            f"flagged {summary.flagged:,}; threads: {THREADS or 'default'}",
+            f"flagged {summary.flagged:,}; threads: {THREADS or 'default'}; "
+            f"chunk rows: {CHUNK or 'default'}",
             conditions(),
         ]
     )
@@ -260,6 +265,7 @@ def main() -> None:
                 "cold_load_s": cold,
                 "imports_s": imports,
                 "threads": THREADS,
+                "chunk_rows": CHUNK,
             },
             indent=2,
         )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -182,6 +183,55 @@ class Prediction(NamedTuple):
     """The scored rows as the model read them (contract columns, after the recipe)."""
 
 
+@dataclass(eq=False)
+class Batch:
+    """What ``Bundle.predict_batch`` returns: ``predict``'s result as arrays.
+
+    ``prediction()`` builds the ``Prediction`` (pandas frames); a streaming writer can take
+    the arrays as they are.
+    """
+
+    bundle: Bundle
+    rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """Positions of the scored rows in the input."""
+    decisions: dict[str, Any] | None = None
+    """Column -> values of the scored rows (``prediction``, probabilities, ``threshold``: one
+    value for all rows); None when no row was scored."""
+    flags: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    """Flag text of each scored row (``""`` for none)."""
+    reject_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    reasons: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    ignored: list[str] = field(default_factory=list)
+    scored: Any = None
+    """The scored rows as the model read them: a pandas frame, or a function building it."""
+    numbers: Any = None
+    """A function building the same as a Polars frame (numeric columns with NaN for missing,
+    categorical columns as text), when the columnar way scored the rows."""
+
+    def features(self) -> pd.DataFrame | None:
+        """The scored rows as the model read them (contract columns, after the recipe)."""
+        if callable(self.scored):
+            self.scored = self.scored()
+        return self.scored
+
+    def polars_features(self) -> Any:
+        """``features()`` as a Polars frame when the columnar way scored the rows, else the
+        pandas frame (None when no row was scored)."""
+        if self.decisions is not None and callable(self.numbers):
+            return self.numbers()
+        return self.features()
+
+    def prediction(self) -> Prediction:
+        """The ``Prediction`` of these rows."""
+        rejects = _rejects([int(i) for i in self.reject_rows], list(self.reasons))
+        if self.decisions is None or not len(self.rows):
+            return Prediction(self.bundle._empty(), rejects, self.ignored)
+        out = pd.DataFrame(self.decisions)
+        out.insert(0, "row", self.rows)
+        out["flags"] = self.flags
+        return Prediction(out, rejects, self.ignored, self.features())
+
+
 class _Notes:
     """Per-row messages gathered column by column, joined with ``; `` (vectorised).
 
@@ -290,6 +340,7 @@ class Bundle:
     card: str = ""
     prepare: Prepare | None = None
     _lean: Any = field(default=None, repr=False)
+    _compiled: Any = field(default=None, repr=False)
 
     @property
     def input_columns(self) -> list[str]:
@@ -309,12 +360,152 @@ class Bundle:
 
     def predict(self, frame: Any) -> Prediction:
         """Validate ``frame`` (pandas, polars or a list of dicts) and score the valid rows."""
+        return self.predict_batch(frame).prediction()
+
+    def predict_batch(self, frame: Any) -> Batch:
+        """``predict`` as arrays, before any pandas frame is built: for streaming writers.
+
+        A Polars frame (or an Arrow table or record batch) whose columns already have the raw
+        types goes the columnar way when the pipeline compiles (passthrough numbers and
+        ordinal codes): recipe replay and contract checks in Polars, the model's input matrix
+        built once and the model's estimator called on it directly. Everything else goes the
+        general way. Both give the same rows, reasons, flags and probabilities (tests prove
+        it).
+        """
+        columnar = self._columnar(frame)
+        if columnar is not None:
+            return columnar
+        return self._general(frame)
+
+    def _plan(self) -> _Plan | None:
+        """The pipeline compiled to the estimator's input matrix, or None."""
+        if self._compiled is None:
+            try:
+                self._compiled = _compile_plan(self)
+            except _NotLean:
+                self._compiled = False
+        return self._compiled or None
+
+    def _columnar(self, frame: Any) -> Batch | None:
+        """``predict_batch`` the columnar way, or None when ``frame`` or the bundle needs the
+        general way (values to parse, types it does not read, a pipeline it does not
+        compile)."""
+        if not self.raw.columns or not _is_columnar(frame):
+            return None
+        plan = self._plan()
+        if plan is None:
+            return None
+        import polars as pl
+
+        if not isinstance(frame, pl.DataFrame):
+            try:
+                frame = pl.from_arrow(frame)
+            except (TypeError, ValueError, pl.exceptions.PolarsError):
+                return None
+            if not isinstance(frame, pl.DataFrame):
+                return None
+        if frame.height == 0:
+            return None
+        absent = [c for c in self.raw.required if c not in frame.columns]
+        if absent:
+            raise MlwbError(
+                "the input is missing column(s): " + ", ".join(absent),
+                hint="these raw columns feed the model (raw_input.json lists them)",
+            )
+        if not any(c in frame.columns for c in self.raw.columns):
+            return None
+        raw = _typed_raw(frame, self.raw.columns, self.raw.null_markers)
+        if raw is None:
+            return None
+        data = raw if not self.raw.replays else self.prepare(raw, self.raw.steps)  # type: ignore[misc]
+        contract = self.contract.columns
+        if any(c.name not in data.columns for c in contract):
+            return None
+        checked = _checked(data, contract)
+        if checked is None:
+            return None
+        n = data.height
+        notes, flags = _Notes(n), _Notes(n)
+        values: dict[str, np.ndarray] = {}
+        for c in contract:
+            if c.kind == "numeric":
+                numbers = checked[c.name].to_numpy()
+                values[c.name] = _numbers(c, numbers, ~np.isfinite(numbers), notes, flags)
+            else:
+                unseen = checked[f"{c.name}\0unseen"]
+                if unseen.any():
+                    text = checked[c.name]
+                    flags.add(
+                        unseen.to_numpy(),
+                        lambda rows, t=text, h=f"{c.name}=": [
+                            f"{h}{v!r} not seen in training" for v in t.gather(rows).to_list()
+                        ],
+                    )
+        bad = notes.any
+        rows = np.flatnonzero(~bad)
+        ignored = [str(c) for c in frame.columns if c not in self.known_columns]
+        batch = Batch(
+            self,
+            rows=rows,
+            flags=flags.text[rows],
+            reject_rows=np.flatnonzero(bad),
+            reasons=notes.text[bad],
+            ignored=ignored,
+        )
+        if not len(rows):
+            return batch
+        every = len(rows) == n
+        X = np.empty((len(rows), plan.width), dtype=np.float64)
+        for slot in plan.slots:
+            name = slot.column.name
+            if slot.codes is None:
+                column = values[name]
+            else:
+                column = (
+                    checked[name]
+                    .replace_strict(
+                        list(slot.codes),
+                        list(slot.codes.values()),
+                        default=slot.unknown,
+                        return_dtype=pl.Float64,
+                    )
+                    .to_numpy()
+                )
+            X[:, slot.position] = column if every else column[rows]
+        batch.decisions = _decisions(self, _raw_scores(plan.estimator, X))
+        names = [c.name for c in contract]
+
+        def features(polars: bool) -> Any:
+            kept = checked.select([c.name for c in contract if c.kind != "numeric"])
+            kept = kept if every else kept[rows]
+            numbers = {
+                c.name: values[c.name] if every else values[c.name][rows]
+                for c in contract
+                if c.kind == "numeric"
+            }
+            if polars:
+                return kept.with_columns(pl.Series(k, v) for k, v in numbers.items()).select(names)
+            return pd.DataFrame(
+                {
+                    c.name: numbers[c.name]
+                    if c.kind == "numeric"
+                    else kept[c.name].to_numpy().astype(object)
+                    for c in contract
+                },
+                columns=names,
+            )
+
+        batch.scored = lambda: features(False)
+        batch.numbers = lambda: features(True)
+        return batch
+
+    def _general(self, frame: Any) -> Batch:
         data = _as_pandas(frame)
         names = [c.name for c in self.contract.columns]
         known = self.known_columns
         ignored = [str(c) for c in data.columns if c not in known]
         if len(data) == 0 and len(data.columns) == 0:
-            return Prediction(self._empty(), _rejects([], []), ignored)
+            return Batch(self, ignored=ignored)
         notes = _Notes(len(data))
         if self.raw.columns:
             data = self._replay(data, notes)
@@ -329,14 +520,19 @@ class Bundle:
         X = pd.DataFrame(clean, columns=names)
         bad = notes.any
         rows = np.flatnonzero(~bad)
-        rejects = _rejects([int(i) for i in np.flatnonzero(bad)], list(notes.text[bad]))
-        if not len(rows):
-            return Prediction(self._empty(), rejects, ignored)
-        scored = X.iloc[rows].reset_index(drop=True)
-        out = self._score(scored)
-        out.insert(0, "row", rows)
-        out["flags"] = flags.text[rows]
-        return Prediction(out, rejects, ignored, scored)
+        batch = Batch(
+            self,
+            rows=rows,
+            flags=flags.text[rows],
+            reject_rows=np.flatnonzero(bad),
+            reasons=notes.text[bad],
+            ignored=ignored,
+        )
+        if len(rows):
+            scored = X.iloc[rows].reset_index(drop=True)
+            batch.decisions = _decisions(self, _raw_scores(self.model, scored))
+            batch.scored = scored
+        return batch
 
     def _replay(self, data: pd.DataFrame, notes: _Notes) -> pd.DataFrame:
         """Raw rows read with the import's types and null markers, then the row-wise steps."""
@@ -432,25 +628,7 @@ class Bundle:
                 )
             bad = np.isnan(values) & ~missing
             notes.add(bad, _about(s, f"{c.name}: ", " is not a number"))
-            empty = (missing | ~np.isfinite(values)) & ~bad
-            if not c.nullable:
-                notes.add(
-                    notes.not_failed(c.name, empty),
-                    f"{c.name}: missing (null, NaN or inf) but training had no missing values",
-                )
-            values = np.where(np.isfinite(values), values, np.nan)
-            if c.min is not None and c.max is not None:
-                with np.errstate(invalid="ignore"):
-                    low, high = values < c.min, values > c.max
-                if low.any():
-                    flags.add(
-                        low, _about(values, f"{c.name}=", f" below training min {c.min:g}", "g")
-                    )
-                if high.any():
-                    flags.add(
-                        high, _about(values, f"{c.name}=", f" above training max {c.max:g}", "g")
-                    )
-            return values
+            return _numbers(c, values, (missing | ~np.isfinite(values)) & ~bad, notes, flags)
         if c.kind == "categorical":
             text = np.where(missing, MISSING_LEVEL, s.astype(str).to_numpy(dtype=object))
             if not c.more_categories:
@@ -476,9 +654,6 @@ class Bundle:
             classes = np.asarray(self.model.classes_).astype(str)
             columns += ["probability"] + [f"probability_{k}" for k in classes]
         return pd.DataFrame({c: pd.Series(dtype=object) for c in [*columns, "flags"]})
-
-    def _score(self, X: Any) -> pd.DataFrame:
-        return _decide(self, _raw_scores(self.model, X))
 
     # -- one row ---------------------------------------------------------------------------
 
@@ -507,6 +682,120 @@ class Bundle:
         out = {k: _plain(v) for k, v in row.items()}
         out["flags"] = flags.split("; ") if flags else []
         return out
+
+
+def _numbers(
+    c: ColumnContract, values: np.ndarray, empty: np.ndarray, notes: _Notes, flags: _Notes
+) -> np.ndarray:
+    """The numeric column ``c`` as the model reads it (NaN for every missing value): rows
+    ``empty`` (null, NaN or inf) are rejected when training had no missing values, values
+    outside the training range are flagged."""
+    if not c.nullable:
+        notes.add(
+            notes.not_failed(c.name, empty),
+            f"{c.name}: missing (null, NaN or inf) but training had no missing values",
+        )
+    values = np.where(np.isfinite(values), values, np.nan)
+    if c.min is not None and c.max is not None:
+        with np.errstate(invalid="ignore"):
+            low, high = values < c.min, values > c.max
+        if low.any():
+            flags.add(low, _about(values, f"{c.name}=", f" below training min {c.min:g}", "g"))
+        if high.any():
+            flags.add(high, _about(values, f"{c.name}=", f" above training max {c.max:g}", "g"))
+    return values
+
+
+def _is_columnar(frame: Any) -> bool:
+    """A Polars frame, or an Arrow table or record batch."""
+    module = type(frame).__module__
+    return module.startswith(("polars", "pyarrow")) and hasattr(frame, "columns")
+
+
+def _typed_raw(frame: Any, columns: dict[str, str], markers: list[str]) -> Any:
+    """The raw columns of ``frame`` read as the general way reads them, when every present
+    one already has its raw type (numbers for a numeric type, text for ``String``, booleans for
+    ``Boolean``); None when some value would need parsing. Absent columns are missing."""
+    import polars as pl
+
+    schema = frame.schema
+    out = []
+    for name, dtype in columns.items():
+        target = _polars_type(dtype)
+        if name not in schema:
+            out.append(pl.lit(None, dtype=target).alias(name))
+            continue
+        got = schema[name]
+        column = pl.col(name)
+        if dtype in _NUMERIC_TYPES and dtype != "Decimal":
+            if not (got.is_integer() or got.is_float()):
+                return None
+            column = column.cast(pl.Float64).fill_nan(None)
+            if target != pl.Float64 and target.is_integer():
+                if (
+                    got.is_float()
+                    and frame.select(
+                        (pl.col(name).is_finite() & (pl.col(name).floor() != pl.col(name))).any()
+                    ).item()
+                ):
+                    return None  # a fraction in an integer column: the general way rejects it
+                column = column.cast(target, strict=False)
+        elif dtype == "String":
+            if got != pl.String:
+                return None
+            if markers:
+                column = pl.when(column.is_in(markers)).then(None).otherwise(column)
+        elif dtype == "Boolean":
+            if got != pl.Boolean:
+                return None
+        else:
+            return None
+        out.append(column.alias(name))
+    return frame.select(out)
+
+
+def _checked(data: Any, contract: list[ColumnContract]) -> Any:
+    """Per contract column of the replayed ``data``: numbers as Float64 (null as NaN), or the
+    text the model reads (a missing or blank value as ``MISSING_LEVEL``) with a column
+    ``<name>\\0unseen`` marking levels training did not see; None when a numeric column is
+    not numbers (the general way parses it)."""
+    import polars as pl
+
+    schema = data.schema
+    exprs = []
+    for c in contract:
+        got = schema[c.name]
+        column = pl.col(c.name)
+        if c.kind == "numeric":
+            if not (got.is_integer() or got.is_float() or got == pl.Boolean):
+                return None
+            exprs.append(column.cast(pl.Float64).fill_null(np.nan))
+        elif c.kind == "categorical":
+            text = column.cast(pl.String)
+            blank = text.is_null() | (text.str.strip_chars(_whitespace()) == "")
+            text = pl.when(blank).then(pl.lit(MISSING_LEVEL)).otherwise(text).alias(c.name)
+            exprs.append(text)
+            unseen = (pl.lit(False) if c.more_categories else ~text.is_in(c.categories)).alias(
+                f"{c.name}\0unseen"
+            )
+            exprs.append(unseen)
+        else:
+            return None
+    try:
+        return data.select(exprs)
+    except pl.exceptions.PolarsError:
+        return None
+
+
+_WHITESPACE: str | None = None
+
+
+def _whitespace() -> str:
+    """Every character Python's ``str.strip`` removes (the general way's blank test)."""
+    global _WHITESPACE
+    if _WHITESPACE is None:
+        _WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+    return _WHITESPACE
 
 
 def _is_missing(value: Any) -> bool:
@@ -554,13 +843,9 @@ def _model_scores(model: Any, X: Any) -> np.ndarray:
     return np.asarray(model.predict(X), dtype=float)[:, None]
 
 
-def _decide(bundle: Bundle, scores: np.ndarray) -> pd.DataFrame:
-    """Predictions (and probabilities, threshold) from the model's raw scores."""
-    return pd.DataFrame(_decisions(bundle, scores))
-
-
 def _decisions(bundle: Bundle, scores: np.ndarray) -> dict[str, Any]:
-    """Column name -> values (or one value for every row) of ``_decide``'s frame."""
+    """Predictions (and probabilities, threshold) from the model's raw scores: column name ->
+    values (or one value for every row)."""
     task = bundle.metadata.task
     model = bundle.model
     if task == REGRESSION:
@@ -605,6 +890,77 @@ def _polars_type(name: str) -> Any:
 # -- the lean single-row path -------------------------------------------------------------------
 
 
+class _Slot(NamedTuple):
+    """One column of the estimator's input matrix."""
+
+    column: ColumnContract
+    position: int
+    codes: dict[str, float] | None
+    """Category -> ordinal code (None: a passthrough number)."""
+    unknown: float = math.nan
+    """The code of a category the encoder did not see."""
+
+
+class _Plan(NamedTuple):
+    """A pipeline of passthrough numbers and ordinal codes as the estimator's input matrix."""
+
+    estimator: Any
+    slots: list[_Slot]
+    width: int
+
+
+def _compile_plan(bundle: Bundle) -> _Plan:
+    """The plan of ``bundle``'s pipeline, or ``_NotLean`` for any other pipeline.
+
+    The codes are the fitted encoder's own (its ``transform`` of every category it knows), so
+    the estimator reads exactly the matrix the pipeline's ``transform`` would give it.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
+    model = bundle.model
+    if not isinstance(model, Pipeline) or len(model.steps) != 2:
+        raise _NotLean
+    prep, estimator = model.steps[0][1], model.steps[1][1]
+    if (
+        not isinstance(prep, ColumnTransformer)
+        or getattr(estimator, "feature_names_in_", None) is not None
+        or getattr(prep, "sparse_output_", False)
+    ):
+        raise _NotLean
+    kinds = {c.name: c for c in bundle.contract.columns}
+    slots: list[_Slot] = []
+    for name, transformer, columns in prep.transformers_:
+        if name == "remainder":
+            if transformer != "drop" and len(columns):
+                raise _NotLean
+            continue
+        if _passthrough(transformer):
+            for column in columns:
+                c = kinds.get(column)
+                if c is None or c.kind != "numeric":
+                    raise _NotLean
+                slots.append(_Slot(c, len(slots), None))
+        elif isinstance(transformer, OrdinalEncoder):
+            if transformer.handle_unknown != "use_encoded_value" or not all(
+                isinstance(v, str) for cats in transformer.categories_ for v in cats
+            ):
+                raise _NotLean
+            unknown = float(transformer.unknown_value)
+            codes = _ordinal_lookup(transformer, list(columns))
+            for column, lookup in zip(columns, codes, strict=True):
+                c = kinds.get(column)
+                if c is None or c.kind != "categorical":
+                    raise _NotLean
+                slots.append(_Slot(c, len(slots), lookup, unknown))
+        else:
+            raise _NotLean
+    if len(slots) != getattr(estimator, "n_features_in_", -1):
+        raise _NotLean
+    return _Plan(estimator, slots, len(slots))
+
+
 class _Lean:
     """A pipeline of passthrough numbers and ordinal codes, compiled to lookups for one row.
 
@@ -615,7 +971,7 @@ class _Lean:
         self.ok = False
         self.bundle: Bundle | None = None
         self.estimator: Any = None
-        self.slots: list[tuple[ColumnContract, int, dict[str, float] | None]] = []
+        self.slots: list[_Slot] = []
         self.width = 0
         self.markers: frozenset[str] = frozenset()
         self.raw_kind: dict[str, str] = {}
@@ -633,54 +989,22 @@ class _Lean:
         return lean
 
     def _compile(self, bundle: Bundle) -> None:
-        from sklearn.compose import ColumnTransformer
-        from sklearn.pipeline import Pipeline
-        from sklearn.preprocessing import OrdinalEncoder
-
-        model = bundle.model
-        if not isinstance(model, Pipeline) or len(model.steps) != 2:
-            raise _NotLean
-        prep, estimator = model.steps[0][1], model.steps[1][1]
-        if (
-            not isinstance(prep, ColumnTransformer)
-            or getattr(estimator, "feature_names_in_", None) is not None
-        ):
-            raise _NotLean
         if bundle.raw.replays:
+            raise _NotLean
+        plan = bundle._plan()
+        if plan is None:
             raise _NotLean
         raw_types = bundle.raw.columns
         self.markers = frozenset(bundle.raw.null_markers)
-        kinds = {c.name: c for c in bundle.contract.columns}
-        position = 0
-        for name, transformer, columns in prep.transformers_:
-            if name == "remainder":
-                if transformer != "drop" and len(columns):
-                    raise _NotLean
-                continue
-            if _passthrough(transformer):
-                for column in columns:
-                    c = kinds.get(column)
-                    if c is None or c.kind != "numeric":
-                        raise _NotLean
-                    self.slots.append((c, position, None))
-                    self.raw_kind[column] = raw_types.get(column, "Float64")
-                    position += 1
-            elif isinstance(transformer, OrdinalEncoder):
-                codes = _ordinal_lookup(transformer, list(columns))
-                for column, lookup in zip(columns, codes, strict=True):
-                    c = kinds.get(column)
-                    if c is None or c.kind != "categorical":
-                        raise _NotLean
-                    if raw_types and raw_types.get(column) != "String":
-                        raise _NotLean
-                    self.slots.append((c, position, lookup))
-                    position += 1
-            else:
+        for slot in plan.slots:
+            name = slot.column.name
+            if slot.codes is None:
+                self.raw_kind[name] = raw_types.get(name, "Float64")
+            elif raw_types and raw_types.get(name) != "String":
                 raise _NotLean
-        if position != getattr(estimator, "n_features_in_", -1):
-            raise _NotLean
-        self.estimator = estimator
-        self.width = position
+        self.slots = plan.slots
+        self.estimator = plan.estimator
+        self.width = plan.width
         self.ok = True
 
     def predict(self, record: dict[str, Any]) -> dict[str, Any] | None:
@@ -689,7 +1013,7 @@ class _Lean:
         row = np.empty((1, self.width), dtype=np.float64)
         errors: list[str] = []
         flags: list[str] = []
-        for c, position, lookup in self.slots:
+        for c, position, lookup, unknown in self.slots:
             if c.name not in record:
                 return None
             value = record[c.name]
@@ -730,7 +1054,7 @@ class _Lean:
                     return None
                 if not c.more_categories and text not in c.categories:
                     flags.append(f"{c.name}={text!r} not seen in training")
-                row[0, position] = lookup.get(text, math.nan)
+                row[0, position] = lookup.get(text, unknown)
         if errors:
             return {"errors": errors}
         scores = _raw_scores(self.estimator, row)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import duckdb
-import pandas as pd
+import numpy as np
 import pyarrow as pa
 
 from app.domain.metrics import TaskType
@@ -48,6 +48,13 @@ FORMATS = {
     ".json": "ndjson",
 }
 """File extensions read and written, and their format."""
+
+
+CHUNK_ROWS = 250_000
+"""Rows read and scored at a time by default: memory stays bounded (a few hundred MB at
+most for 20 columns), and the model's threads meet at fewer barriers than with small chunks
+(each chunk runs every tree's parallel loop once; on a busy 2-core machine 100,000-row chunks
+scored 1M rows at 0.6x the bare pipeline's speed, 250,000-row chunks at 0.8x)."""
 
 
 class PredictCancelled(MlwbError):
@@ -188,10 +195,9 @@ class _Writer:
                 hint="choose a path you can write to",
             ) from exc
 
-    def write(self, frame: pd.DataFrame) -> None:
-        if frame.empty:
+    def write(self, table: pa.Table) -> None:
+        if not table.num_rows:
             return
-        table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
         if self.fmt == "ndjson":
             import polars as pl
 
@@ -226,6 +232,30 @@ def _prediction_schema(bundle: Bundle, id_name: str | None, id_type: pa.DataType
     return pa.schema(fields)
 
 
+def _table(
+    schema: pa.Schema,
+    rows: np.ndarray,
+    offset: int,
+    ids: pa.Array | None,
+    columns: dict[str, Any],
+    whole: bool,
+) -> pa.Table:
+    """An output table straight from arrays: ``row`` (input row number), the ID of each row
+    (``ids`` of the whole chunk, ``whole`` when every row of it is here) and ``columns`` (an
+    array, or one value for every row)."""
+    n = len(rows)
+    arrays: list[Any] = [pa.array(rows + offset, pa.int64())]
+    if ids is not None:
+        arrays.append(ids if whole else ids.take(pa.array(rows)))
+    for f in list(schema)[len(arrays) :]:
+        value = columns[f.name]
+        if np.ndim(value) == 0:
+            arrays.append(pa.array(np.full(n, value), f.type))
+        else:
+            arrays.append(pa.array(value, f.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 def _reject_schema(id_name: str | None, id_type: pa.DataType) -> pa.Schema:
     fields = [pa.field("row", pa.int64())]
     if id_name is not None:
@@ -251,7 +281,7 @@ def predict_file(
     input_path: str | Path,
     output_path: str | Path,
     rejects_path: str | Path | None = None,
-    chunk_rows: int = 100_000,
+    chunk_rows: int = CHUNK_ROWS,
     on_progress: Callable[[float, str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     log_dir: str | Path | None = None,
@@ -431,31 +461,27 @@ def _run(
                 ) from exc
             if should_stop is not None and should_stop():
                 raise PredictCancelled("prediction cancelled; no output was written")
-            frame = batch.to_pandas()
-            result = bundle.predict(frame)
+            result = bundle.predict_batch(batch)
             if summary is not None:
-                summary.add(result, result.features)
+                summary.add_batch(result)
             offset = rows_in + 1
-            preds = result.predictions
-            if len(preds):
-                preds = preds.copy()
-                positions = preds["row"].to_numpy()
-                preds["row"] = positions + offset
-                if id_name is not None:
-                    preds.insert(1, id_name, frame[id_name].to_numpy()[positions])
-                writers[0].write(preds)
-                flagged += int((preds["flags"] != "").sum())
-            bad = result.rejects
-            if len(bad):
-                bad = bad.copy()
-                positions = bad["row"].to_numpy()
-                bad["row"] = positions + offset
-                if id_name is not None:
-                    bad.insert(1, id_name, frame[id_name].to_numpy()[positions])
-                writers[1].write(bad)
-            rows_in += len(frame)
-            scored += len(preds)
-            rejected += len(bad)
+            ids = batch.column(id_name) if id_name is not None else None
+            n_scored = len(result.rows) if result.decisions is not None else 0
+            if n_scored:
+                columns = {**result.decisions, "flags": result.flags}
+                whole = n_scored == batch.num_rows
+                table = _table(writers[0].schema, result.rows, offset, ids, columns, whole)
+                writers[0].write(table)
+                flagged += int(np.count_nonzero(result.flags != ""))
+            n_rejected = len(result.reject_rows)
+            if n_rejected:
+                columns = {"reason": result.reasons}
+                whole = n_rejected == batch.num_rows
+                table = _table(writers[1].schema, result.reject_rows, offset, ids, columns, whole)
+                writers[1].write(table)
+            rows_in += batch.num_rows
+            scored += n_scored
+            rejected += n_rejected
             if on_progress is not None:
                 on_progress(
                     rows_in / total if total else 1.0, f"{rows_in:,} of {total:,} rows scored"

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from app.runtime.predictor import MODEL, Bundle, Prediction
+from app.runtime.predictor import MODEL, Batch, Bundle, Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -134,24 +134,45 @@ class BatchSummary:
         self.rejected += rejected
         self.rows += scored + rejected
         if scored:
-            self._add_predictions(result.predictions)
+            frame = result.predictions
+            self._add_predictions(frame["prediction"], frame.get("probability"))
         if inputs is not None:
             self._add_inputs(_as_pandas(inputs))
 
-    def _add_predictions(self, frame: pd.DataFrame) -> None:
-        if self.bundle.metadata.task == "regression":
-            self.prediction.add(pd.to_numeric(frame["prediction"], errors="coerce").to_numpy(float))
+    def add_batch(self, batch: Batch) -> None:
+        """Count one chunk's ``Bundle.predict_batch`` result, inputs included (the same as
+        ``add(batch.prediction(), batch.features())`` without building pandas frames)."""
+        scored = len(batch.rows) if batch.decisions is not None else 0
+        rejected = len(batch.reject_rows)
+        self.scored += scored
+        self.rejected += rejected
+        self.rows += scored + rejected
+        if not scored:
             return
-        for label, n in frame["prediction"].astype(str).value_counts().items():
+        decisions = batch.decisions or {}
+        self._add_predictions(decisions["prediction"], decisions.get("probability"))
+        features = batch.polars_features()
+        if features is not None:
+            self._add_inputs(features)
+
+    def _add_predictions(self, prediction: Any, probability: Any | None) -> None:
+        if self.bundle.metadata.task == "regression":
+            values = pd.to_numeric(pd.Series(prediction), errors="coerce")
+            self.prediction.add(values.to_numpy(float))
+            return
+        for label, n in pd.Series(prediction).astype(str).value_counts().items():
             self.classes[str(label)] = self.classes.get(str(label), 0) + int(n)
-        if "probability" in frame.columns:
-            p = pd.to_numeric(frame["probability"], errors="coerce").to_numpy(float)
+        if probability is not None:
+            p = pd.to_numeric(pd.Series(probability), errors="coerce").to_numpy(float)
             self.probability.add(p)
             p = p[np.isfinite(p)]
             counts, _ = np.histogram(np.clip(p, 0.0, 1.0), bins=HISTOGRAM_BINS, range=(0.0, 1.0))
             self.histogram = [a + int(b) for a, b in zip(self.histogram, counts, strict=True)]
 
-    def _add_inputs(self, frame: pd.DataFrame) -> None:
+    def _add_inputs(self, frame: pd.DataFrame | pl.DataFrame) -> None:
+        if isinstance(frame, pl.DataFrame):
+            self._add_polars_inputs(frame)
+            return
         for c in self.bundle.contract.columns:
             if c.name not in frame.columns:
                 continue
@@ -159,6 +180,19 @@ class BatchSummary:
             self.missing[c.name] = self.missing.get(c.name, 0) + int(s.isna().sum())
             if c.kind == "numeric":
                 values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+                self.numbers.setdefault(c.name, _Moments()).add(values)
+
+    def _add_polars_inputs(self, frame: pl.DataFrame) -> None:
+        """``_add_inputs`` of the model's view of the rows (numbers with NaN for missing,
+        categories as text) as ``Batch.polars_features`` gives it."""
+        for c in self.bundle.contract.columns:
+            if c.name not in frame.columns:
+                continue
+            s = frame[c.name]
+            missing = s.null_count() + (int(s.is_nan().sum()) if s.dtype.is_float() else 0)
+            self.missing[c.name] = self.missing.get(c.name, 0) + missing
+            if c.kind == "numeric":
+                values = s.cast(pl.Float64, strict=False).to_numpy()
                 self.numbers.setdefault(c.name, _Moments()).add(values)
 
     def as_dict(self) -> dict[str, Any]:
@@ -412,7 +446,8 @@ class PredictionLog:
         summary.rows, summary.scored = entry.rows, len(scored)
         summary.rejected = entry.rows - len(scored)
         if scored:
-            summary._add_predictions(pd.DataFrame.from_records(scored))
+            frame = pd.DataFrame.from_records(scored)
+            summary._add_predictions(frame["prediction"], frame.get("probability"))
         if entry.records:
             summary._add_inputs(_as_pandas(_contract_rows(entry.records, self.bundle)))
         return json.dumps(summary.as_dict(), default=str)

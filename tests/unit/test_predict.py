@@ -402,3 +402,39 @@ def test_a_scored_file_is_added_to_the_prediction_log(
     scored = pd.read_parquet(tmp_path / "out.parquet")
     classes = scored["prediction"].value_counts().to_dict()
     assert summary["predictions"]["classes"] == {str(k): int(v) for k, v in classes.items()}
+
+
+def test_a_chunk_summary_from_arrays_equals_the_one_from_frames(
+    loaded: bd.Bundle, frame: pl.DataFrame
+) -> None:
+    from app.services.prediction_log import BatchSummary
+
+    rows = frame.head(700).with_columns(
+        age=pl.when(pl.int_range(0, 700) % 50 == 0).then(None).otherwise(pl.col("age"))
+    )
+    for data in (rows, rows.to_pandas()):  # the columnar way and the general way
+        batch = loaded.predict_batch(data)
+        by_arrays, by_frames = BatchSummary(loaded), BatchSummary(loaded)
+        by_arrays.add_batch(batch)
+        result = batch.prediction()
+        by_frames.add(result, result.features)
+        assert by_arrays.as_dict() == by_frames.as_dict()
+        assert (by_arrays.rows, by_arrays.scored, by_arrays.rejected) == (
+            by_frames.rows,
+            by_frames.scored,
+            by_frames.rejected,
+        )
+
+
+def test_a_file_scores_like_the_frame_in_many_small_chunks(
+    built: Path, loaded: bd.Bundle, frame: pl.DataFrame, tmp_path: Path
+) -> None:
+    # Many small chunks (Parquet text columns: parsed the general way): rows in order.
+    source = tmp_path / "in.parquet"
+    frame.write_parquet(source, row_group_size=97)
+    summary = pr.predict_file(built, source, tmp_path / "out.parquet", chunk_rows=61)
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    whole = loaded.predict(frame).predictions
+    assert summary.rows_in == N and list(out["row"]) == [r + 1 for r in whole["row"]]
+    np.testing.assert_array_equal(out["probability"], whole["probability"])
+    assert list(out["flags"]) == list(whole["flags"])

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
+import polars as pl
 import pytest
 
 from app.errors import MlwbError
@@ -123,3 +125,105 @@ def test_a_pipeline_the_lean_path_does_not_compile_still_equals_the_batch(tmp_pa
     for i, record in enumerate(records):
         assert bundle.predict_row(record)["probability"] == batch["probability"].iloc[i]
     assert bundle._lean is not None and not bundle._lean.ok
+
+
+def _typed_frame() -> pl.DataFrame:
+    """Adult rows as a typed Polars frame with every kind of break a typed frame can carry:
+    nulls, NaN, inf and out-of-range numbers, unseen, blank and missing categories."""
+    rows = adult_frame(1800).tail(300).drop("income")
+    numbers = ["fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
+    rows = rows.with_columns(pl.col(numbers).cast(pl.Int64))  # the file's text, typed
+    i = pl.int_range(0, rows.height)
+    age = pl.col("age").cast(pl.Float64)
+    return rows.with_columns(
+        age=pl.when(i == 1)
+        .then(None)
+        .when(i == 2)
+        .then(float("nan"))
+        .when(i == 3)
+        .then(math.inf)
+        .when(i == 4)
+        .then(200.0)
+        .when(i == 5)
+        .then(-3.0)  # a fraction in the integer column would go the general way
+        .otherwise(age),
+        workclass=pl.when(i == 6)
+        .then(pl.lit("Martian"))
+        .when(i == 7)
+        .then(None)
+        .when(i == 8)
+        .then(pl.lit(" \t\x1c "))  # blank for Python's str.strip (\x1c too)
+        .otherwise(pl.col("workclass")),
+    )
+
+
+def _same(got, expected) -> None:
+    pd.testing.assert_frame_equal(got.predictions, expected.predictions, check_exact=True)
+    pd.testing.assert_frame_equal(got.rejects, expected.rejects, check_exact=True)
+    assert got.ignored_columns == expected.ignored_columns
+    if expected.features is None:
+        assert got.features is None
+    else:
+        pd.testing.assert_frame_equal(got.features, expected.features, check_exact=True)
+
+
+def test_a_typed_frame_goes_the_columnar_way_and_equals_the_general_way(hgb: bd.Bundle) -> None:
+    frame = _typed_frame()
+    batch = hgb.predict_batch(frame)
+    assert batch.numbers is not None  # the columnar way scored it
+    columnar = batch.prediction()
+    general = hgb.predict(frame.to_dicts())  # a list of dicts goes the general way
+    assert hgb.predict_batch(frame.to_dicts()).numbers is None
+    _same(columnar, general)
+    _same(hgb.predict(frame.to_arrow()), general)  # an Arrow table too
+    flags = columnar.predictions.set_index("row")["flags"]
+    assert "age=200 above training max" in flags[4] and "'Martian' not seen" in flags[6]
+    # Missing and blank levels are both the missing level (flagged as one if training had none).
+    assert flags[7] == flags[8] and (flags[7] == "" or "'(missing)'" in flags[7])
+    # Each row alone (the lean path) equals its row of the columnar batch, bit for bit.
+    probabilities = columnar.predictions.set_index("row")["probability"]
+    for i, record in enumerate(frame.to_dicts()):
+        one = hgb.predict_row(record)
+        if i in probabilities.index:
+            assert one["probability"] == probabilities[i], (i, record)
+        else:
+            assert "errors" in one
+
+
+def test_the_columnar_way_rejects_what_the_general_way_rejects(hgb: bd.Bundle) -> None:
+    frame = _typed_frame()
+    strict = [c.name for c in hgb.contract.columns if not c.nullable and c.kind == "numeric"]
+    if not strict:
+        pytest.skip("every numeric column of this bundle may be missing")
+    i = pl.int_range(0, frame.height)
+    broken = frame.with_columns(
+        pl.when(i == 10).then(None).otherwise(pl.col(strict[0])).alias(strict[0])
+    )
+    batch = hgb.predict_batch(broken)
+    assert batch.numbers is not None
+    got = batch.prediction()
+    _same(got, hgb.predict(broken.to_dicts()))
+    assert 10 in set(got.rejects["row"])
+
+
+def test_values_to_parse_go_the_general_way(hgb: bd.Bundle) -> None:
+    frame = _typed_frame().with_columns(pl.col("hours-per-week").cast(pl.String))
+    frame = frame.with_columns(
+        pl.when(pl.int_range(0, frame.height) == 0)
+        .then(pl.lit("abc"))
+        .otherwise(pl.col("hours-per-week"))
+        .alias("hours-per-week")
+    )
+    batch = hgb.predict_batch(frame)
+    assert batch.numbers is None  # text in a numeric column: parsed the general way
+    got = batch.prediction()
+    reasons = got.rejects.set_index("row")["reason"]
+    assert reasons[0] == "hours-per-week: 'abc' is not a number"
+    _same(got, hgb.predict(frame.to_pandas()))
+
+
+def test_an_empty_typed_frame(hgb: bd.Bundle) -> None:
+    frame = _typed_frame()
+    empty = hgb.predict(frame.head(0))
+    assert len(empty.predictions) == 0 and len(empty.rejects) == 0
+    assert list(empty.predictions.columns) == list(hgb._empty().columns)
