@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
+from textual.actions import SkipAction
 from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Header, Input, TextArea
 from textual.worker import Worker, WorkerState
 
 from app.domain.stages import Stage, StageStatus
@@ -22,6 +24,18 @@ class StageScreen(Screen[None]):
     """A lifecycle stage. Subclasses set ``stage`` and implement ``compose_body``."""
 
     stage: ClassVar[Stage]
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        # First in every stage's escape list: while a text field has the focus, escape leaves
+        # it (so 1-8 switch stages again); otherwise the stage's own escape (cancel) runs.
+        Binding(
+            "escape",
+            "leave_field",
+            "Leave field",
+            tooltip="Leave the text field so the stage keys work again",
+            id="stage.leave_field",
+        ),
+    ]
 
     @property
     def mlwb(self) -> MlwbApp:
@@ -58,6 +72,22 @@ class StageScreen(Screen[None]):
         panel.display = self.mlwb.lesson_on
         if self.mlwb.lesson_on:
             panel.show(self.mlwb.lesson_view)
+
+    def editing(self) -> bool:
+        """Whether a text field (where digits and letters type) has the focus."""
+        return isinstance(self.focused, (Input, TextArea))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Stage screens refine this and end with ``super().check_action(...)``."""
+        if action == "leave_field":
+            return self.editing()
+        return True
+
+    def action_leave_field(self) -> None:
+        """Take the focus off the text field: keys go to the stage again."""
+        if not self.editing():
+            raise SkipAction()  # the stage's own escape binding runs instead
+        self.set_focus(None)
 
     def on_stage_step_chosen(self, event: StageStep.Chosen) -> None:
         self.mlwb.action_stage(event.stage.value)

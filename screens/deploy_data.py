@@ -9,7 +9,7 @@ the lifecycle service reads them, and each version's contract straight from its 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from app.domain.evaluation import Evaluation, GateOutcome
@@ -191,12 +191,22 @@ def version_detail(v: BundleVersion, contract: str, wheel: Path | None = None) -
     lines.append(
         f"created: {v.created_at.strftime('%Y-%m-%d %H:%M')} by mlwb {md.get('mlwb_version', '?')}"
     )
-    lines.append(f"folder: {v.path}")
-    lines.append(f"zip: {v.zip_path}")
+    lines.extend(file_lines(v, wheel))
+    return "\n".join(lines)
+
+
+def file_lines(v: BundleVersion, wheel: Path | None = None) -> list[str]:
+    """Where the bundle is: each file name on its own line under its folder, so a narrow
+    pane never breaks a path in the middle of a name."""
+    folder, zipped = PurePath(v.path), PurePath(v.zip_path)
+    if zipped.parent == folder.parent:
+        lines = [f"files in {folder.parent.as_posix()}/", f"  {folder.name}/", f"  {zipped.name}"]
+    else:
+        lines = ["folder:", f"  {folder.as_posix()}", "zip:", f"  {zipped.as_posix()}"]
     lines.append(f"sha256: {v.sha256[:16]}…")
     if wheel is not None:
-        lines.append(f"wheel: {wheel.name}")
-    return "\n".join(lines)
+        lines.extend(["wheel:", f"  {wheel.name}"])
+    return lines
 
 
 def next_step(state: DeployState) -> tuple[str, str]:

@@ -97,7 +97,7 @@ class DeployTools(StageScreen):
             return None
         if action in VERSION_ACTIONS and self._version() is None:
             return None
-        return True
+        return super().check_action(action, parameters)
 
     # -- try it ------------------------------------------------------------------------------
 

@@ -213,7 +213,7 @@ class EvaluateScreen(EvaluationRunner):
             return None if self.threshold == self.evaluation.threshold else True
         if action == "next_plot":
             return bool(self.evaluation and PLOT_KINDS.get(self.evaluation.task))
-        return True
+        return super().check_action(action, parameters)
 
     # -- reading -----------------------------------------------------------------------------
 

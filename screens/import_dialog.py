@@ -17,6 +17,7 @@ from textual.worker import Worker, WorkerState
 
 from app.domain.dataset import ImportOptions, ImportPreview
 from app.errors import MlwbError
+from screens.widgets.toggles import Check
 
 ENCODINGS = [("detect", ""), ("UTF-8", "utf-8"), ("Latin-1", "latin-1"), ("UTF-16", "utf-16")]
 DECIMALS = [("detect", ""), ("point  1.5", "."), ("comma  1,5", ",")]
@@ -84,8 +85,8 @@ class ImportDialog(ModalScreen[ImportRequest | None]):
                 yield Input(id="i-table", placeholder="DuckDB/SQLite", compact=True)
             with Horizontal(classes="form-row import-options"):
                 yield Label("", classes="form-label")
-                yield Checkbox("no header line", id="i-noheader", compact=True)
-                yield Checkbox("skip malformed rows", id="i-ignore", compact=True)
+                yield Check("no header line", id="i-noheader", compact=True)
+                yield Check("skip malformed rows", id="i-ignore", compact=True)
             with VerticalScroll(id="import-preview-box"):
                 yield Static(
                     "Type a path and press ctrl+r (Preview) to see what would be imported.",

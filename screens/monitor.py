@@ -36,12 +36,19 @@ from screens.monitor_data import (
     read_overview,
     recommendation_head,
     recommendation_text,
+    shadow_lines,
     share,
     timeline_row,
     violation_row,
     violation_summary,
 )
-from screens.monitor_messages import BatchAdded, BatchesRead, BatchUpdated, OverviewRead
+from screens.monitor_messages import (
+    BatchAdded,
+    BatchesRead,
+    BatchUpdated,
+    OverviewRead,
+    ShadowLinesRead,
+)
 from screens.monitor_plots import MonitorPlot
 from screens.monitor_runner import MonitorRunner
 from screens.widgets.progress_panel import ProgressPanel
@@ -116,6 +123,8 @@ class MonitorScreen(MonitorRunner):
         """The highlighted batch's id."""
         self.feature: str | None = None
         """The highlighted feature of that batch."""
+        self.shadow_lines: dict[int, str] = {}
+        """Batch id -> its worded shadow result (read after the batches)."""
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="monitor-body", classes="stage-body"):
@@ -170,7 +179,11 @@ class MonitorScreen(MonitorRunner):
         overview = read_overview(self.mlwb.store)
         self.post_message(OverviewRead(overview))
         if overview.n_batches:
-            self.post_message(BatchesRead(read_batches(self.mlwb.store)))
+            batches = read_batches(self.mlwb.store)
+            self.post_message(BatchesRead(batches))
+            lines = shadow_lines(batches)  # after the batches show: it may import seconds
+            if lines:
+                self.post_message(ShadowLinesRead(lines))
 
     def on_overview_read(self, message: OverviewRead) -> None:
         self.overview = o = message.overview
@@ -217,6 +230,12 @@ class MonitorScreen(MonitorRunner):
         if message.batches:
             self._fill_timeline()
         self.refresh_bindings()
+
+    def on_shadow_lines_read(self, message: ShadowLinesRead) -> None:
+        self.shadow_lines = message.lines
+        batch = self.selected_batch()
+        if batch is not None and batch.id in message.lines:
+            self._show_recommendation(batch)
 
     def _show_content(self, shown: bool) -> None:
         self.query_one("#monitor-state").display = not shown
@@ -281,11 +300,16 @@ class MonitorScreen(MonitorRunner):
         )
         self._fill_features(batch)
         self._fill_violations(batch)
-        self.query_one("#recommendation", Static).update(recommendation_text(batch))
+        self._show_recommendation(batch)
         box = self.query_one("#rec-head", Static)
         box.update(recommendation_head(batch))
         for name in ("ok", "warn", "alert"):
             box.set_class(batch.status.value == name, f"-{name}")
+
+    def _show_recommendation(self, batch: MonitorBatch) -> None:
+        self.query_one("#recommendation", Static).update(
+            recommendation_text(batch, self.shadow_lines.get(batch.id))
+        )
 
     # -- features ----------------------------------------------------------------------------
 
@@ -357,7 +381,7 @@ class MonitorScreen(MonitorRunner):
             return True if self.selected_batch() is not None else None
         if action == "cancel_add":
             return self.adding
-        return True
+        return super().check_action(action, parameters)
 
     def action_tab(self, tab: str) -> None:
         """Show one view and focus its main widget."""

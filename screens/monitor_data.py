@@ -67,6 +67,20 @@ def read_batches(store: ProjectStore) -> list[MonitorBatch]:
     return [batch_view(row) for row in rows]
 
 
+def shadow_lines(batches: list[MonitorBatch]) -> dict[int, str]:
+    """``shadow.line`` of every batch scored by a shadowed challenger, by batch id. The shadow
+    service imports scikit-learn, so this runs (in the read worker) only when there is one."""
+    found = [b for b in batches if b.report.shadow is not None]
+    if not found:
+        return {}
+    from app.domain.monitor import ShadowResult
+    from app.services import shadow
+
+    return {
+        b.id: shadow.line(b.id, b.name, ShadowResult.model_validate(b.report.shadow)) for b in found
+    }
+
+
 # -- numbers --------------------------------------------------------------------------------------
 
 
@@ -281,17 +295,19 @@ def recommendation_head(batch: MonitorBatch) -> str:
     return head
 
 
-def recommendation_text(batch: MonitorBatch) -> str:
-    """The reasons behind the status, the evidence, and what was decided."""
+def recommendation_text(batch: MonitorBatch, shadow_line: str | None = None) -> str:
+    """The reasons behind the status, the evidence, and what was decided; ``shadow_line`` is
+    the worded shadow result (``shadow.line``) once read, when the batch has one."""
     r = batch.report
     lines = [
         f"Batch {batch.id} · {batch.name} · {batch.n_rows:,} rows · "
         f"scored by v{batch.bundle_version}",
         "Why:",
     ]
-    for reason in r.reasons:
+    reasons = [x for x in r.reasons if r.shadow is None or not x.text.startswith("shadow: ")]
+    for reason in reasons:
         lines.append(f"  [{STATUS_WORD[reason.status.value]}] {reason.text}")
-    if not r.reasons:
+    if not reasons:
         lines.append("  nothing moved beyond its threshold")
     if r.top_features:
         lines.append("Drifted, most severe first: " + ", ".join(r.top_features))
@@ -313,6 +329,10 @@ def recommendation_text(batch: MonitorBatch) -> str:
         lines.append(f"No labels yet: l joins them when they arrive (key {batch.key_column!r}).")
     else:
         lines.append("No labels: add the batch with a label or key column to measure the metric.")
+    if r.shadow is not None:
+        version = r.shadow.get("version", "?")
+        lines.append(f"Shadow challenger (bundle v{version}), scored beside production:")
+        lines.append(f"  {shadow_line or 'reading…'}")
     lines.append("")
     if batch.decision is not None:
         when = f" on {batch.decided_at:%Y-%m-%d %H:%M}" if batch.decided_at else ""

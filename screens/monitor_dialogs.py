@@ -9,9 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Button, Input, Label, RadioSet, Static
 
 from screens.monitor_messages import AddRequest, DecisionRequest, LabelsRequest
+from screens.widgets.toggles import Radio
 
 FORM_CSS = """
 .mon-dialog { height: auto; }
@@ -201,7 +202,7 @@ class DecisionModal(_FormModal):
             )
             with RadioSet(id="decision-set"):
                 for value, text in DECISIONS:
-                    yield RadioButton(text, value=value == chosen, id=f"decision-{value}")
+                    yield Radio(text, value=value == chosen, id=f"decision-{value}")
             yield from self.row("note", "decision-note", "why (optional)")
             yield Static("", classes="mon-error", markup=False)
             with Horizontal(classes="dialog-buttons"):

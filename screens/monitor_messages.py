@@ -29,6 +29,13 @@ class BatchesRead(Message):
 
 
 @dataclass
+class ShadowLinesRead(Message):
+    """The shadow results of the batches that have one, worded (``shadow.line``), by id."""
+
+    lines: dict[int, str]
+
+
+@dataclass
 class BatchAdded(Message):
     """A batch was scored, measured and stored."""
 

@@ -58,25 +58,31 @@ class MonitorPlot(ChartPlot):
             title = f"{first.metric} (95% CI; charter {sign} {first.threshold:g}) and drifted %"
         self._start(title)
         plt = self.plt
+        shares = [(x, b.drifted_share) for x, b in zip(xs, batches, strict=True)]
+        shown = [(x, s) for x, s in shares if s is not None]
         if first is not None:
             mx = [x for x, _ in labelled]
             values = [p.value for _, p in labelled]
             bounds = [(x, p.low, p.high) for x, p in labelled if p.low is not None]
+            axis = " (left axis)" if shown else ""
             for side in (1, 2):  # the interval first, so the metric's line stays on top
                 if bounds:
-                    ys = [b[side] for b in bounds]
-                    plt.plot([b[0] for b in bounds], ys, marker="braille", color="gray")
-            plt.plot(mx, values, marker="hd", label=first.metric)
+                    plt.plot(
+                        [b[0] for b in bounds],
+                        [b[side] for b in bounds],
+                        marker="·",  # dotted: apart from the two lines without colour
+                        color="gray",
+                        label="95% CI bounds" if side == 1 else None,
+                    )
+            plt.plot(mx, values, marker="hd", label=f"{first.metric}{axis}")
             if _near(first.threshold, [v for v in values if v is not None]):
                 plt.hline(first.threshold)
-        shares = [(x, b.drifted_share) for x, b in zip(xs, batches, strict=True)]
-        shown = [(x, s) for x, s in shares if s is not None]
         if shown:
             plt.plot(
                 [x for x, _ in shown],
                 [100 * s for _, s in shown],
                 marker="braille",
-                label="drifted %",
+                label="drifted % (right axis)" if labelled else "drifted %",
                 yside="right" if labelled else "left",
             )
             plt.ylim(0, 100, yside="right" if labelled else "left")

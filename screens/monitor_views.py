@@ -125,6 +125,8 @@ class ReportView(_View):
     recommendation: Decision | None = None
     recommendation_text: str = ""
     top_features: list[str] = Field(default_factory=list)
+    shadow: dict[str, Any] | None = None
+    """The shadowed challenger's result (``ShadowResult``), parsed only to word it."""
 
 
 class BatchView(_View):

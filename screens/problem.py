@@ -23,6 +23,7 @@ from app.services import problem as charter_service
 from screens.base import StageScreen
 from screens.charter_history import CharterHistoryModal
 from screens.modals import ConfirmModal
+from screens.widgets.toggles import Check
 
 ERROR_SLOTS = [
     "name",
@@ -204,9 +205,7 @@ class ProblemScreen(StageScreen):
                 yield Static("", id="metric-hint", classes="form-hint", markup=False)
                 with Horizontal(classes="form-row"):
                     yield Label("Explainable", classes="form-label")
-                    yield Checkbox(
-                        "the model must be explainable", id="f-explainable", compact=True
-                    )
+                    yield Check("the model must be explainable", id="f-explainable", compact=True)
                 yield Static("Secondary constraints", classes="form-section")
                 yield DataTable(id="constraints", cursor_type="row", zebra_stripes=True)
                 with Horizontal(id="constraint-add", classes="form-row"):

@@ -6,7 +6,12 @@ chosen), an optional time window, the margin and whether to re-run the quick lea
 ``t`` (or enter) trains and compares in a worker (``screens.retrain_runner``); the comparison
 panel shows the last comparison from the store — champion and challenger with intervals, the
 paired difference, the challenger's gate, the decision and the challenger's lineage — and
-``p`` promotes the challenger, ``r`` rolls production back.
+``p`` promotes the challenger, ``r`` rolls production back, ``s`` shadows the challenger
+(labelled batches added on Monitor are scored by both models) or stops shadowing; the shadow
+evidence shows in the comparison panel.
+
+Below 150 columns the comparison sits under the data panel, at full width; from 150 columns
+the two panels share the width.
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ from screens.retrain_data import (
     parse_window,
     read_state,
 )
-from screens.retrain_dialogs import RetrainStateRead
+from screens.retrain_dialogs import RetrainStateRead, ShadowSummaryRead
 from screens.retrain_runner import RetrainRequest, RetrainRunner
 from screens.retrain_view import comparison_text, empty_state
 from screens.widgets.progress_panel import ProgressPanel
+from screens.widgets.toggles import Check
 
 COLUMNS = ("use", "id", "batch", "rows", "labelled", "status", "recommend", "decision")
 LABELS = {"use": "use", "id": "#"}
@@ -42,24 +48,27 @@ class RetrainScreen(RetrainRunner):
 
     stage = Stage.RETRAIN
 
-    SCOPED_CSS = False  # the rules follow the app's -narrow / -wide breakpoint classes
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide"), (150, "-side-by-side")]
+    """The app's breakpoints plus one: side by side only when both panels get ~75 columns."""
+    SCOPED_CSS = False  # the rules follow the screen's breakpoint classes
     DEFAULT_CSS = """
     #retrain-line { height: auto; padding: 0 1; background: $panel; }
-    #retrain-main { height: 1fr; }
-    #data-panel { width: 72; height: 1fr; }
+    #retrain-main { height: 1fr; layout: vertical; }
+    #data-panel { width: 1fr; height: auto; }
     #data-head { height: auto; padding: 0 1; color: $text-muted; }
-    #retrain-batches { height: auto; max-height: 1fr; }
+    #retrain-batches { height: auto; max-height: 8; }
     .retrain-options { height: auto; padding: 0 1; }
     .retrain-options Label { padding: 0 1 0 0; color: $text-muted; }
     .retrain-options Input { width: 12; margin-right: 2; }
-    #holdout { width: 1fr; }
+    #holdout { width: 1fr; max-width: 40; }
     #rerun { margin-left: 0; }
     #cli-line { height: auto; padding: 0 1; color: $text-muted; }
-    #compare-box { width: 1fr; height: 1fr; padding: 0 1; border-left: vkey $panel; }
-    .-narrow #retrain-main { layout: vertical; }
-    .-narrow #data-panel { width: 1fr; height: auto; }
+    #compare-box { width: 1fr; height: 1fr; padding: 0 1; border-top: hkey $panel; }
     .-narrow #retrain-batches { max-height: 6; }
-    .-narrow #compare-box { border-left: none; border-top: hkey $panel; }
+    .-side-by-side #retrain-main { layout: horizontal; }
+    .-side-by-side #data-panel { height: 1fr; }
+    .-side-by-side #retrain-batches { max-height: 1fr; }
+    .-side-by-side #compare-box { border-top: none; border-left: vkey $panel; }
     """
 
     BINDINGS = [
@@ -67,6 +76,20 @@ class RetrainScreen(RetrainRunner):
         Binding("t", "train", "Train", tooltip="Train and compare a challenger", id="ret.train"),
         Binding("p", "promote", "Promote", tooltip="Challenger to production", id="ret.promote"),
         Binding("r", "rollback", "Roll back", tooltip="Previous production", id="ret.rollback"),
+        Binding(
+            "s",
+            "shadow",
+            "Shadow",
+            tooltip="Score the challenger beside production on the next labelled batches",
+            id="ret.shadow",
+        ),
+        Binding(
+            "s",
+            "stop_shadow",
+            "Stop shadow",
+            tooltip="Stop scoring the shadowed challenger",
+            id="ret.stop_shadow",
+        ),
         Binding("escape", "cancel", "Cancel", tooltip="Stop the retrain", id="ret.cancel"),
         Binding("a", "all", "All new", show=False, tooltip="Select all new batches", id="ret.all"),
     ]
@@ -79,6 +102,8 @@ class RetrainScreen(RetrainRunner):
         """Usable batch ids already offered (new ones are selected by default)."""
         self._champion: int | None = None
         """The production version the selection was made for."""
+        self.shadow_summary: tuple[int, str] | None = None
+        """The shadowed version and its evidence (``shadow.summary``), once read."""
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="retrain-body", classes="stage-body"):
@@ -107,7 +132,7 @@ class RetrainScreen(RetrainRunner):
                     with Horizontal(classes="retrain-options"):
                         yield Label("margin")
                         yield Input("0", id="margin", compact=True, type="number")
-                        yield Checkbox("rerun leaderboard", id="rerun", compact=True)
+                        yield Check("rerun leaderboard", id="rerun", compact=True)
                     yield Static("", id="cli-line", markup=False)
                 with VerticalScroll(id="compare-box"):
                     yield Static("", id="comparison")
@@ -133,7 +158,18 @@ class RetrainScreen(RetrainRunner):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="retrain-read")
     def _read(self) -> None:
-        self.post_message(RetrainStateRead(read_state(self.mlwb.store)))
+        state = read_state(self.mlwb.store)
+        self.post_message(RetrainStateRead(state))
+        if state.shadow is not None:  # the service imports scikit-learn: only when needed
+            from app.services import shadow
+
+            summary = shadow.summary(self.mlwb.store)
+            self.post_message(ShadowSummaryRead(state.shadow, summary))
+
+    def on_shadow_summary_read(self, message: ShadowSummaryRead) -> None:
+        self.shadow_summary = (message.version, message.text)
+        if self.state is not None and self.state.comparison is not None:
+            self._show_comparison()
 
     def on_retrain_state_read(self, message: RetrainStateRead) -> None:
         self.state = s = message.state
@@ -257,7 +293,11 @@ class RetrainScreen(RetrainRunner):
     def _show_comparison(self) -> None:
         s = self.state
         assert s is not None
-        self.query_one("#comparison", Static).update(comparison_text(s, self.app.theme_variables))
+        found = self.shadow_summary
+        summary = found[1] if found is not None and found[0] == s.shadow else None
+        self.query_one("#comparison", Static).update(
+            comparison_text(s, self.app.theme_variables, summary)
+        )
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -274,7 +314,13 @@ class RetrainScreen(RetrainRunner):
             return True if s is not None and s.comparison and not self.training else None
         if action == "rollback":
             return True if s is not None and s.rollback_to and not self.training else None
-        return True
+        if action in ("shadow", "stop_shadow"):  # one key: only one of the two shows
+            shadowing = s is not None and s.shadow is not None
+            if shadowing != (action == "stop_shadow"):
+                return False
+            ready = s is not None and (s.comparison or shadowing) and not self.training
+            return True if ready else None
+        return super().check_action(action, parameters)
 
     def action_toggle(self) -> None:
         """Add the highlighted batch to the challenger's data, or leave it out."""

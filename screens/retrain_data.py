@@ -17,10 +17,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.domain.evaluation import GateOutcome
 from app.domain.monitor import MonitorBatch
 from storage.db import ProjectStore
 
 STATUS_WORD = {"ok": "OK", "warn": "warn", "alert": "ALERT"}
+SHADOW_ALIAS = "shadow"
+"""The alias of the challenger being shadowed (``app.services.shadow.ALIAS``; that module
+imports scikit-learn, so it is read here through the storage layer)."""
 _WINDOW = re.compile(r"^\s*(\d+)\s*d?\s*$", re.IGNORECASE)
 
 
@@ -101,6 +105,10 @@ class RetrainState:
     """The bundle version the last comparison's challenger was promoted as, if it was."""
     override_reason: str | None = None
     time_column: str | None = None
+    shadow: int | None = None
+    """The bundle version being shadowed (alias ``shadow``), if any."""
+    shadow_run: int | None = None
+    """The run that bundle was built from."""
 
     @property
     def labelled(self) -> list[BatchChoice]:
@@ -146,6 +154,9 @@ def read_state(store: ProjectStore) -> RetrainState:
         if state.production is None:
             return state
         current = reg.get_bundle(con, state.production)
+        state.shadow = reg.aliases(con).get(SHADOW_ALIAS)
+        shadowed = reg.get_bundle(con, state.shadow) if state.shadow is not None else None
+        state.shadow_run = shadowed.run_id if shadowed is not None else None
         history = reg.production_history(con)
         if history and history[-1] == state.production:
             history.pop()
@@ -292,3 +303,18 @@ def lineage_lines(c: Any) -> list[str]:
         f"charter    v{lin.get('charter_version', '—')} · "
         f"{lin.get('configuration', '—')} configuration",
     ]
+
+
+# -- words -------------------------------------------------------------------------------------
+
+
+def gate_label(gate: str) -> str:
+    """The gate's outcome as every screen says it (``GateOutcome.label``)."""
+    return GateOutcome(gate).label if gate in GateOutcome._value2member_map_ else gate.upper()
+
+
+def reason_text(c: Any) -> str:
+    """The comparison's reason, capitalised, with the gate named as everywhere else (the
+    service writes the raw value, e.g. ``gate is TOO_CLOSE``)."""
+    reason = c.reason.replace(f"gate is {c.gate.upper()}", f"gate is {gate_label(c.gate)}")
+    return reason[:1].upper() + reason[1:]

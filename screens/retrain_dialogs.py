@@ -40,5 +40,20 @@ class ProductionChanged(Message):
     text: str
 
 
+@dataclass
+class ShadowSummaryRead(Message):
+    """The shadow evidence (``shadow.summary``) of the bundle being shadowed was read."""
+
+    version: int
+    text: str
+
+
+@dataclass
+class ShadowChanged(Message):
+    """Shadowing started or stopped; ``text`` says which."""
+
+    text: str
+
+
 class Cancelled(Exception):
     """Raised from the progress callback when the user stopped the retrain."""

@@ -1,10 +1,11 @@
 """The Retrain screen's work: training and comparing a challenger (one worker with progress
 and cancel), promoting it and rolling production back, each one service call.
 
-The retrain service takes no stop callback, so esc stops it at its next step boundary: the
-progress callback raises. Stopped before the new data is stored, nothing is written; later,
-what was already stored (the new dataset version, the challenger's run) stays, but no
-comparison is recorded, so nothing can be promoted from it.
+esc sets a stop event the retrain service asks (``should_stop``) between its steps and between
+training folds; it raises ``RetrainCancelled`` (the progress callback also raises ``Cancelled``
+at a step boundary). Stopped before the new data is stored, nothing is written; later, what
+was already stored (the new dataset version, finished runs) stays, but no comparison is
+recorded, so nothing can be promoted from it.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from textual.worker import Worker, WorkerState
 
 from screens.base import StageScreen
 from screens.modals import ConfirmModal, ReasonModal
-from screens.retrain_data import RetrainState
+from screens.retrain_data import RetrainState, gate_label, reason_text
 from screens.retrain_dialogs import (
     Cancelled,
     ChallengerCompared,
     ProductionChanged,
     RetrainStopped,
+    ShadowChanged,
 )
 from screens.widgets.progress_panel import ProgressPanel, ProgressReported
 
@@ -101,8 +103,9 @@ class RetrainRunner(StageScreen):
                 resamples=self.resamples,
                 importance=self.importance,
                 on_progress=progress,
+                should_stop=stop.is_set,
             )
-        except Cancelled:
+        except (Cancelled, retrain.RetrainCancelled):
             self.post_message(RetrainStopped(cancelled=True, step=self._step))
             return
         except Exception:
@@ -111,7 +114,7 @@ class RetrainRunner(StageScreen):
         self.post_message(
             ChallengerCompared(
                 comparison.decision,
-                f"{comparison.decision.upper()}: {comparison.reason}",
+                f"{comparison.decision.upper()}: {reason_text(comparison)}",
             )
         )
 
@@ -200,7 +203,7 @@ class RetrainRunner(StageScreen):
                 timeout=8,
             )
             return
-        reason = c.reason[:1].upper() + c.reason[1:]
+        reason = reason_text(c)
         question = f"Promote the challenger (run {c.challenger.run_id}) to production?"
         detail = (
             f"It is built as a new bundle version and becomes production; v{state.production} "
@@ -276,11 +279,107 @@ class RetrainRunner(StageScreen):
         self.load()
         self.mlwb.refresh_status()
 
+    # -- shadow scoring ----------------------------------------------------------------------
+
+    def action_shadow(self) -> None:
+        """Shadow the last comparison's challenger (asks first; a reason when its gate did not
+        pass): labelled batches added on Monitor are then scored by both models."""
+        state = self.state
+        c = state.comparison if state else None
+        if state is None or c is None:
+            self.notify("No comparison yet: train a challenger first (t).", severity="warning")
+            return
+        if state.shadow is not None:
+            self.action_stop_shadow()
+            return
+        if state.promoted_as is not None and state.production == state.promoted_as:
+            self.notify(
+                f"The challenger (run {c.challenger.run_id}) is production already "
+                f"(v{state.promoted_as}): there is nothing to shadow it beside.",
+                markup=False,
+            )
+            return
+        question = f"Shadow the challenger (run {c.challenger.run_id})?"
+        detail = (
+            "It is registered as a bundle version with the alias shadow. Every labelled batch "
+            "added on Monitor (7) is then scored by production and by the challenger on the "
+            "same rows, with the interval of their difference; production keeps answering. "
+            "s stops it; p promotes it."
+        )
+        if c.gate == "pass":
+            self.app.push_screen(
+                ConfirmModal(question, detail, yes="Shadow"),
+                lambda yes: self._start_shadow(None) if yes else None,
+            )
+        else:
+            self.app.push_screen(
+                ReasonModal(
+                    f"Shadow anyway? The challenger's gate is {gate_label(c.gate)}",
+                    f"{reason_text(c)}.\n{detail}",
+                    "why shadow it anyway (recorded with the event)",
+                    "Shadow anyway",
+                    "the shadow bundle",
+                ),
+                lambda reason: self._start_shadow(reason) if reason else None,
+            )
+
+    def _start_shadow(self, reason: str | None) -> None:
+        self.notify("Registering the challenger as the shadow bundle…", timeout=3)
+        self.run_shadow("start", reason)
+
+    def action_stop_shadow(self) -> None:
+        """Stop shadowing (after a confirmation); the results stay with their batches."""
+        state = self.state
+        if state is None or state.shadow is None:
+            self.notify("No challenger is being shadowed.")
+            return
+        self.app.push_screen(
+            ConfirmModal(
+                f"Stop shadowing bundle v{state.shadow}?",
+                "New batches are then scored by production only. The results so far stay "
+                "with their batches.",
+                yes="Stop shadowing",
+            ),
+            lambda yes: self.run_shadow("stop", None) if yes else None,
+        )
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="retrain-shadow",
+        description="Changing the shadow",
+    )
+    def run_shadow(self, what: str, reason: str | None) -> None:
+        """``shadow.start`` or ``shadow.stop``."""
+        from app.services import shadow
+
+        if what == "start":
+            v = shadow.start(self.mlwb.store, reason)
+            text = (
+                f"Shadowing the challenger (run {v.run_id}) as bundle v{v.version}: labelled "
+                "batches added on Monitor are scored by both models."
+            )
+        else:
+            text = f"Stopped shadowing bundle v{shadow.stop(self.mlwb.store)}."
+        self.post_message(ShadowChanged(text))
+
+    def on_shadow_changed(self, message: ShadowChanged) -> None:
+        self.notify(message.text, title="Shadow", markup=False)
+        self.load()
+        self.mlwb.refresh_status()
+
     def palette_commands(self) -> Iterable[SystemCommand]:
         for title, help_text, action in (
             ("Train a challenger", "Train and compare it with the champion", "train"),
             ("Promote the challenger", "Make the last challenger production", "promote"),
             ("Roll back production", "Production back to the previous version", "rollback"),
             ("Select all new batches", "Select every labelled batch not yet trained on", "all"),
+            (
+                "Shadow the challenger",
+                "Score it beside production on the next labelled batches",
+                "shadow",
+            ),
+            ("Stop shadowing", "New batches are scored by production only", "stop_shadow"),
         ):
             yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))

@@ -8,7 +8,13 @@ from rich.text import Text
 
 from app.domain.guide import STAGE_PURPOSE
 from app.domain.stages import Stage
-from screens.retrain_data import RetrainState, comparison_rows, lineage_lines
+from screens.retrain_data import (
+    RetrainState,
+    comparison_rows,
+    gate_label,
+    lineage_lines,
+    reason_text,
+)
 
 CLI = "mlwb retrain --batches 1,2 [--window 90d] [--rerun-leaderboard]"
 
@@ -42,8 +48,11 @@ def empty_state(s: RetrainState) -> tuple[str, str]:
     return "", ""
 
 
-def comparison_text(s: RetrainState, theme: Mapping[str, str]) -> Text:
-    """The last comparison, decision first; or how to make one."""
+def comparison_text(
+    s: RetrainState, theme: Mapping[str, str], shadow_summary: str | None = None
+) -> Text:
+    """The last comparison, decision first; or how to make one. ``shadow_summary`` is the
+    shadow evidence (``shadow.summary``) once read, when a challenger is shadowed."""
     c = s.comparison
     text = Text()
     if c is None:
@@ -59,7 +68,7 @@ def comparison_text(s: RetrainState, theme: Mapping[str, str]) -> Text:
     colour = theme.get("success" if good else "warning", "")
     text.append(f"Last comparison #{c.id}: ", style="bold")
     text.append(f" {c.decision.upper()} ", style=f"bold reverse {colour}")
-    text.append(f"\n{c.reason[:1].upper()}{c.reason[1:]}\n", style=colour)
+    text.append(f"\n{reason_text(c)}\n", style=colour)
     if s.promoted_as is not None:
         then = "" if s.production == s.promoted_as else ", then rolled back"
         text.append(f"Promoted as bundle v{s.promoted_as}{then}", style="bold")
@@ -86,12 +95,14 @@ def comparison_text(s: RetrainState, theme: Mapping[str, str]) -> Text:
     gate_ok = c.gate == "pass"
     text.append("challenger gate ")
     text.append(
-        c.gate.upper().replace("_", " "),
+        gate_label(c.gate),
         style=f"bold {theme.get('success' if gate_ok else 'error', '')}",
     )
     if c.gate_summary:
         text.append(f" {c.gate_summary}")
-    text.append("\n\nChallenger lineage\n", style="bold")
+    text.append("\n\n")
+    shadow_text(text, s, shadow_summary)
+    text.append("Challenger lineage\n", style="bold")
     text.append(f"champion   {rows[0][3]}\n")
     text.append(f"challenger {rows[1][3]}\n")
     for line in lineage_lines(c):
@@ -120,3 +131,29 @@ def comparison_text(s: RetrainState, theme: Mapping[str, str]) -> Text:
             style="dim",
         )
     return text
+
+
+def shadow_text(text: Text, s: RetrainState, summary: str | None) -> None:
+    """The shadow section: the evidence so far, or what shadowing would do."""
+    c = s.comparison
+    text.append("Shadow scoring\n", style="bold")
+    if s.shadow is None:
+        if c is not None and s.promoted_as is None:
+            text.append(
+                "Not shadowing. s shadows the challenger: every labelled batch added on "
+                "Monitor is then scored by both models on the same rows, while production "
+                "keeps answering.\n\n",
+                style="dim",
+            )
+        else:
+            text.append("Not shadowing.\n\n", style="dim")
+        return
+    if summary is None:
+        run = f" (run {s.shadow_run})" if s.shadow_run is not None else ""
+        text.append(f"Shadowing bundle v{s.shadow}{run}: reading its results…\n", style="dim")
+    else:
+        text.append(f"{summary}\n")
+    other = c is not None and s.shadow_run is not None and s.shadow_run != c.challenger.run_id
+    if other:
+        text.append("That is an earlier challenger, not the last comparison's.\n", style="dim")
+    text.append("s stops shadowing.\n\n", style="dim")

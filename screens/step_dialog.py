@@ -8,6 +8,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic.fields import FieldInfo
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,6 +20,7 @@ from textual.worker import Worker, WorkerState
 
 from app.domain.recipe import STEP_TYPES, StepBase, parse_step
 from app.errors import MlwbError, ValidationFailed
+from screens.widgets.toggles import Check
 from storage.db import ProjectStore
 
 FIELD_HINTS = {
@@ -80,6 +82,16 @@ def _coerce(annotation: Any, text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+def _start_value(values: StepBase | None, name: str, info: FieldInfo) -> Any:
+    """The value a field starts with: the step's own, else the field's default; a required
+    field starts empty (its "default" is pydantic's undefined marker)."""
+    if values is not None:
+        return getattr(values, name)
+    if info.is_required():
+        return None
+    return info.get_default(call_default_factory=True)
 
 
 def _text(value: Any) -> str:
@@ -154,7 +166,7 @@ class StepDialog(ModalScreen[StepBase | None]):
         for name, info in cls.model_fields.items():
             if name == "kind":
                 continue
-            current = getattr(values, name) if values is not None else info.default
+            current = _start_value(values, name, info)
             if current is None and name in ("column",) and self.column:
                 current = self.column
             if (
@@ -167,7 +179,7 @@ class StepDialog(ModalScreen[StepBase | None]):
             widget: Any
             choices = _literal_values(info.annotation)
             if _base(info.annotation) is bool:
-                widget = Checkbox(
+                widget = Check(
                     name.replace("_", " "), value=bool(current), compact=True, id=f"sf-{name}"
                 )
             elif choices is not None:

@@ -178,7 +178,7 @@ class TrainScreen(StageOverviewScreen):
             return self.running
         if action in ("resume", "choose"):
             return not self.running
-        return True
+        return super().check_action(action, parameters)
 
     # -- loading -----------------------------------------------------------------------------
 

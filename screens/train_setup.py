@@ -19,6 +19,7 @@ from textual.widgets.selection_list import Selection
 from app.domain.metrics import TaskType
 from app.domain.training import CANDIDATES, PRESETS, candidates_for
 from screens.train_format import candidate_text, plan_text, read_settings
+from screens.widgets.toggles import CheckList
 
 SEARCH_KINDS = [("none", "none"), ("random", "random"), ("halving", "halving")]
 FIELDS = ("cv", "search", "budget", "time_limit", "seed")
@@ -34,7 +35,7 @@ class TrainSetup(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="setup-area"):
-            candidates: SelectionList[str] = SelectionList(id="candidates")
+            candidates: CheckList[str] = CheckList(id="candidates")
             candidates.border_title = "Models (space toggles)"
             yield candidates
             with Vertical(id="setup-form"):

@@ -156,6 +156,11 @@ class BatchSummary:
             self._add_inputs(features)
 
     def _add_predictions(self, prediction: Any, probability: Any | None) -> None:
+        if isinstance(prediction, list):
+            # a served request's few rows: plain Python and NumPy (a pandas frame per request
+            # costs milliseconds of the flush thread's GIL, which requests then wait for)
+            self._add_prediction_list(prediction, probability)
+            return
         if self.bundle.metadata.task == "regression":
             values = pd.to_numeric(pd.Series(prediction), errors="coerce")
             self.prediction.add(values.to_numpy(float))
@@ -163,11 +168,26 @@ class BatchSummary:
         for label, n in pd.Series(prediction).astype(str).value_counts().items():
             self.classes[str(label)] = self.classes.get(str(label), 0) + int(n)
         if probability is not None:
-            p = pd.to_numeric(pd.Series(probability), errors="coerce").to_numpy(float)
-            self.probability.add(p)
-            p = p[np.isfinite(p)]
-            counts, _ = np.histogram(np.clip(p, 0.0, 1.0), bins=HISTOGRAM_BINS, range=(0.0, 1.0))
-            self.histogram = [a + int(b) for a, b in zip(self.histogram, counts, strict=True)]
+            self._add_probability(pd.to_numeric(pd.Series(probability), errors="coerce"))
+
+    def _add_prediction_list(self, prediction: list[Any], probability: list[Any] | None) -> None:
+        if self.bundle.metadata.task == "regression":
+            self.prediction.add(np.array([_number(v) for v in prediction], dtype=float))
+            return
+        for label in prediction:
+            if label is None:
+                continue
+            key = str(label)
+            self.classes[key] = self.classes.get(key, 0) + 1
+        if probability is not None:
+            self._add_probability(np.array([_number(v) for v in probability], dtype=float))
+
+    def _add_probability(self, values: Any) -> None:
+        p = np.asarray(values, dtype=float)
+        self.probability.add(p)
+        p = p[np.isfinite(p)]
+        counts, _ = np.histogram(np.clip(p, 0.0, 1.0), bins=HISTOGRAM_BINS, range=(0.0, 1.0))
+        self.histogram = [a + int(b) for a, b in zip(self.histogram, counts, strict=True)]
 
     def _add_inputs(self, frame: pd.DataFrame | pl.DataFrame) -> None:
         if isinstance(frame, pl.DataFrame):
@@ -181,6 +201,17 @@ class BatchSummary:
             if c.kind == "numeric":
                 values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
                 self.numbers.setdefault(c.name, _Moments()).add(values)
+
+    def add_records(self, records: list[dict[str, Any]]) -> None:
+        """``_add_inputs`` of a few records (a served request) without building a frame:
+        each contract column's values as the log stores them (``_cell``)."""
+        for c in self.bundle.contract.columns:
+            values = [_cell(r.get(c.name), c.kind) for r in records]
+            missing = sum(1 for v in values if v is None or (isinstance(v, float) and v != v))
+            self.missing[c.name] = self.missing.get(c.name, 0) + missing
+            if c.kind == "numeric":
+                numbers = np.array([math.nan if v is None else v for v in values], dtype=float)
+                self.numbers.setdefault(c.name, _Moments()).add(numbers)
 
     def _add_polars_inputs(self, frame: pl.DataFrame) -> None:
         """``_add_inputs`` of the model's view of the rows (numbers with NaN for missing,
@@ -446,10 +477,13 @@ class PredictionLog:
         summary.rows, summary.scored = entry.rows, len(scored)
         summary.rejected = entry.rows - len(scored)
         if scored:
-            frame = pd.DataFrame.from_records(scored)
-            summary._add_predictions(frame["prediction"], frame.get("probability"))
+            probability = [r.get("probability") for r in scored]
+            summary._add_predictions(
+                [r.get("prediction") for r in scored],
+                None if all(p is None for p in probability) else probability,
+            )
         if entry.records:
-            summary._add_inputs(_as_pandas(_contract_rows(entry.records, self.bundle)))
+            summary.add_records(entry.records)
         return json.dumps(summary.as_dict(), default=str)
 
     def _rows_frame(self, entries: list[_Entry]) -> pl.DataFrame | None:
@@ -533,12 +567,15 @@ def _cell(value: Any, kind: str) -> Any:
     return value if isinstance(value, str) else str(value)
 
 
-def _contract_rows(records: list[dict[str, Any]], bundle: Bundle) -> pd.DataFrame:
-    names = [c.name for c in bundle.contract.columns]
-    return pd.DataFrame(
-        {c.name: [_cell(r.get(c.name), c.kind) for r in records] for c in bundle.contract.columns},
-        columns=names,
-    )
+def _number(value: Any) -> float:
+    """A prediction or probability as a float (NaN when it is none), as ``pd.to_numeric``
+    with ``errors="coerce"`` reads it."""
+    if value is None or isinstance(value, bool):
+        return math.nan if value is None else float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _write_parquet(frame: pl.DataFrame, target: Path) -> None:

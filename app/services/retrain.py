@@ -35,6 +35,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from app.domain.dataset import DatasetVersion
+from app.domain.evaluation import GateOutcome
 from app.domain.metrics import TaskType
 from app.domain.recipe import Recipe
 from app.domain.training import Run
@@ -133,7 +134,7 @@ class Comparison(BaseModel):
                 side("challenger", self.challenger),
                 f"  difference (challenger − champion): {diff}, paired bootstrap of "
                 f"{self.resamples} resamples; margin {self.margin:g}",
-                f"  challenger gate: {self.gate.upper()} {self.gate_summary}".rstrip(),
+                f"  challenger gate: {GateOutcome(self.gate).label} {self.gate_summary}".rstrip(),
                 f"Decision: {self.decision.upper()} — {self.reason}",
                 *(f"  note: {n}" for n in self.notes),
             ]
@@ -264,7 +265,7 @@ def decide(
     """Promote only when the gate passes and the whole difference interval is on the
     challenger's side of −margin."""
     if gate != "pass":
-        return "keep", f"the challenger's gate is {gate.upper()}, so the champion stays"
+        return "keep", f"the challenger's gate is {GateOutcome(gate).label}, so the champion stays"
     if low is None or high is None:
         return "keep", "the difference has no interval, so the champion stays"
     favour = low > -margin if higher else high < margin

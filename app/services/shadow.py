@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from app.domain.evaluation import GateOutcome
 from app.domain.metrics import TaskType
 from app.domain.monitor import ShadowResult
 from app.errors import MlwbError
@@ -52,7 +53,7 @@ def start(store: ProjectStore, override_reason: str | None = None) -> Any:
     reason = (override_reason or "").strip() or None
     if comparison.gate != "pass" and reason is None:
         raise MlwbError(
-            f"the challenger's gate is {comparison.gate.upper()}",
+            f"the challenger's gate is {GateOutcome(comparison.gate).label}",
             hint='shadow it anyway with --override "reason"',
         )
     production = registry.production_bundle(store)
@@ -198,7 +199,9 @@ def summary(store: ProjectStore) -> str:
     rows = results(store, version)
     lines = [f"Shadowing bundle v{version} (run {found.run_id}) beside production."]
     if not rows:
-        lines.append("  No labelled batch has been added since: add one with mlwb monitor add.")
+        lines.append(
+            "  No labelled batch has been added since: add one on the Monitor stage (mlwb monitor add)."
+        )
     for batch_id, name, r in rows:
         lines.append("  " + line(batch_id, name, r))
     better = sum(1 for _, _, r in rows if r.better)

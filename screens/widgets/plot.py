@@ -7,6 +7,21 @@ from collections.abc import Sequence
 from textual_plotext import PlotextPlot
 
 
+def _words_not_axis_glyphs() -> None:
+    """plotext marks each legend entry with ``L`` / ``⅃`` (left / right axis) once labelled
+    series use both y axes: cryptic in a terminal. The plots here say the axis in the label
+    ("drifted % (right axis)"), so every side maps to the one glyph plotext leaves out."""
+    from plotext import _utility
+
+    symbols = getattr(_utility, "side_symbols", None)
+    if isinstance(symbols, dict):
+        for side in symbols:
+            symbols[side] = "L"
+
+
+_words_not_axis_glyphs()
+
+
 class ChartPlot(PlotextPlot):
     """Histograms, bar charts and series from precomputed aggregates."""
 

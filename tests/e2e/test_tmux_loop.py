@@ -70,6 +70,17 @@ class Tui:
             time.sleep(0.05)
         raise AssertionError(f"{texts!r} not on screen after {limit} s:\n{shown}")
 
+    def wait_gone(self, text: str, limit: float = 30.0) -> str:
+        """The screen once ``text`` has left it (a notification timing out)."""
+        deadline = time.monotonic() + limit
+        shown = self.screen()
+        while text in shown:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} still on screen after {limit} s:\n{shown}")
+            time.sleep(0.1)
+            shown = self.screen()
+        return shown
+
     def wait_line(self, pattern: str, limit: float = 30.0) -> str:
         """The first screen line matching the regular expression ``pattern``."""
         deadline = time.monotonic() + limit
@@ -184,6 +195,7 @@ def test_the_whole_loop_by_keys(tui: Tui, bikes: Path) -> None:
     shown = tui.wait_for("bikes@2 · 17,379 rows × 15 cols", " alerts · ", limit=90)
     alerts = int(re.search(r"(\d+) alerts", shown).group(1))  # type: ignore[union-attr]
     assert alerts >= 1
+    shown = tui.wait_gone("Drop columns")  # the Data screen's notice names them
     assert "casual" not in shown
     tui.keys("a")
     tui.wait_for(f"Alerts: {alerts} (a)", "high correlation")

@@ -207,3 +207,25 @@ async def test_invalid_step_is_refused_in_the_dialog(adult_store: ProjectStore) 
         assert app.screen is screen
     current = browse.current_dataset(adult_store)
     assert current is not None and current.version == 1
+
+
+async def test_required_fields_start_empty_when_the_kind_changes(
+    adult_store: ProjectStore,
+) -> None:
+    app = MlwbApp(adult_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_data(app, pilot)
+        await pilot.press("a")
+        await settle(app, pilot)
+        dialog = app.screen
+        assert isinstance(dialog, StepDialog)
+        dialog.query_one("#s-kind").value = "filter_rows"
+        await settle(app, pilot)
+        assert dialog.query_one("#sf-expression").value == ""
+        dialog.query_one("#s-kind").value = "derive_column"
+        await settle(app, pilot)
+        assert dialog.query_one("#sf-name").value == ""
+        assert dialog.query_one("#sf-expression").value == ""
+        dialog.query_one("#s-kind").value = "null_markers"
+        await settle(app, pilot)
+        assert dialog.query_one("#sf-markers").value == ""

@@ -56,6 +56,18 @@ def state_text(screen: DeployScreen) -> str:
     return str(screen.query_one("#deploy-state", Static).render())
 
 
+def assert_paths_whole(detail: Static) -> None:
+    """Every bundle file name fits the detail pane on its own line (never broken mid-word)."""
+    lines = str(detail.render()).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("files in "))
+    names = [line for line in lines[start:] if line.startswith("  ")]
+    assert len(names) >= 2 and names[0].endswith("/") and names[1].endswith(".zip")
+    assert all(len(line) <= detail.content_size.width for line in lines[start:]), (
+        detail.content_size,
+        lines[start:],
+    )
+
+
 def aliases(store: ProjectStore) -> dict[int, list[str]]:
     return {v.version: v.aliases for v in registry.list_versions(store)}
 
@@ -97,6 +109,8 @@ async def test_build_with_the_key_registers_a_candidate(passed: ProjectStore) ->
         assert str(table.columns["metric"].label) == "f1 [95% CI]"  # one metric: in the header
         detail = str(screen.query_one("#deploy-detail", Static).render())
         assert "v1 · run" in detail and "contract:" in detail
+        assert f"files in artifacts/bundles/\n  {Path(v.path).name}/\n" in detail
+        assert_paths_whole(screen.query_one("#deploy-detail", Static))
 
 
 async def test_promote_and_rollback_ask_first(passed: ProjectStore) -> None:
@@ -277,4 +291,6 @@ async def test_wheel_is_built_beside_the_bundle(passed: ProjectStore) -> None:
         manifest = next(n for n in names if n.endswith("/bundle/manifest.json"))
         with zipfile.ZipFile(wheel) as archive:
             assert archive.read(manifest) == (folder / "manifest.json").read_bytes()
-        assert f"wheel: {wheel.name}" in str(screen.query_one("#deploy-detail", Static).render())
+        detail = screen.query_one("#deploy-detail", Static)
+        assert f"wheel:\n  {wheel.name}" in str(detail.render())
+        assert_paths_whole(detail)

@@ -9,6 +9,7 @@ copied for each test; batches are later adult rows with an ``id`` key and the in
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -210,3 +211,23 @@ async def test_a_bad_batch_shows_the_error_and_stores_nothing(
                 "SELECT action FROM events WHERE stage = 'monitor' ORDER BY id DESC LIMIT 1"
             ).fetchone()
         assert action == "add_failed"
+
+
+async def test_trend_legend_names_every_series_and_its_axis(
+    live: ProjectStore, roots: dict[str, Path]
+) -> None:
+    for _ in range(2):
+        monitor.add_batch(live, roots["files"] / "batch.csv", label_column="income")
+    app = MlwbApp(live, start=Stage.MONITOR)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_monitor(app, pilot)
+        plot = str(screen.query_one("#trend-plot").render())
+        legend = [line for line in plot.splitlines() if "axis)" in line or "CI bounds" in line]
+        assert len(legend) == 3, plot
+        assert "95% CI bounds" in legend[0]
+        assert "f1 (left axis)" in legend[1]
+        assert "drifted % (right axis)" in legend[2]
+        inside = [re.split("[│┤]", line, maxsplit=1)[1] for line in legend]
+        assert not any("⅃" in line or line.startswith(" L ") for line in inside), legend
+        markers = [line.split()[0] for line in inside]
+        assert len(set(markers)) == 3, markers  # the series differ without colour too

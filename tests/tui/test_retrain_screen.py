@@ -171,6 +171,13 @@ async def test_select_batches_train_show_the_comparison_and_override(
         assert "challenger gate FAIL" in text
         assert "charter    v2 · champion's" in text
         assert "p promotes anyway with a recorded reason" in text
+        await pilot.press("s")  # shadowing a challenger whose gate failed needs a reason
+        await pilot.pause()
+        assert isinstance(app.screen, ReasonModal)
+        assert app.screen.question == "Shadow anyway? The challenger's gate is FAIL"
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.screen is screen and retrain_events(store) == ["data_built", "compared"]
         await pilot.press("p")
         await pilot.pause()
         modal = app.screen
@@ -240,3 +247,137 @@ async def test_promote_asks_first_then_rollback(compared: Path, tmp_path: Path) 
         await settle(app, pilot)
         assert production(store) == 1
         assert "Promoted as bundle v2, then rolled back." in shown(screen, "#comparison")
+
+
+async def test_shadow_the_challenger_show_its_evidence_then_stop(
+    roots: dict[str, Path], compared: Path, tmp_path: Path
+) -> None:
+    """s shadows the last challenger (asks first), the panel shows ``shadow.summary``, a
+    labelled batch added afterwards carries its shadow line on Monitor, and s stops it."""
+    from app.services import shadow
+    from screens.monitor import MonitorScreen
+
+    shutil.copytree(compared, tmp_path / "p")
+    store = ProjectStore.open(tmp_path / "p")
+    stored = retrain.last_comparison(store)
+    assert stored.gate == "pass"
+    app = MlwbApp(store, start=Stage.RETRAIN)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_retrain(app, pilot)
+        assert "Not shadowing. s shadows the challenger" in shown(screen, "#comparison")
+        assert screen.active_bindings["s"].binding.action == "shadow"
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        assert app.screen.question == f"Shadow the challenger (run {stored.challenger.run_id})?"
+        await pilot.press("y")
+        await settle(app, pilot)
+        version = shadow.current(store)
+        assert version == 2 and production(store) == 1  # registered, not promoted
+        assert shadow.summary(store) in shown(screen, "#comparison")
+        assert screen.active_bindings["s"].binding.action == "stop_shadow"
+
+        # A labelled batch added now is scored by both models.
+        monitor.add_batch(store, roots["deployed"].parent / "august.csv", label_column="cnt")
+        (batch_id, name, result) = shadow.results(store)[-1]
+        screen.load()
+        await settle(app, pilot)
+        evidence = shadow.summary(store)
+        assert shadow.line(batch_id, name, result) in evidence
+        assert evidence in shown(screen, "#comparison")
+
+        await pilot.press("7")
+        await settle(app, pilot)
+        monitor_screen = app.screen
+        assert isinstance(monitor_screen, MonitorScreen)
+        assert monitor_screen.selected == batch_id
+        text = str(monitor_screen.query_one("#recommendation", Static).render())
+        assert f"Shadow challenger (bundle v{version})" in text
+        assert shadow.line(batch_id, name, result) in text
+        assert text.count("challenger better") == 1  # not repeated among the reasons
+
+        await pilot.press("8")
+        await settle(app, pilot)
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        assert app.screen.question == f"Stop shadowing bundle v{version}?"
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert shadow.current(store) is None
+        assert "Not shadowing." in shown(screen, "#comparison")
+
+
+async def test_escape_stops_the_retrain_mid_training(
+    roots: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The screen passes its stop event to the service as ``should_stop``; the service's
+    ``RetrainCancelled`` ends the run like a stop between steps (no error dialog)."""
+    import time
+
+    asked: list[bool] = []
+
+    def training(store: ProjectStore, **kwargs: Any) -> None:
+        for _ in range(2000):  # "training": asks between folds, never reports progress
+            asked.append(kwargs["should_stop"]())
+            if asked[-1]:
+                raise retrain.RetrainCancelled("retraining was stopped while training")
+            time.sleep(0.005)
+        raise AssertionError("never stopped")
+
+    monkeypatch.setattr(retrain, "retrain", training)
+    store = copy_of(roots, "live", tmp_path)
+    app = MlwbApp(store, start=Stage.RETRAIN)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_retrain(app, pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        assert screen.training
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert not screen.training and asked[-1] is True
+        assert any(n.title == "Retrain stopped" for n in app._notifications)
+        assert isinstance(app.screen, RetrainScreen)  # no error modal
+    assert retrain_events(store) == []
+
+
+async def test_panels_share_the_width(compared: Path, tmp_path: Path) -> None:
+    """Below 150 columns the comparison runs under the data panel at full width (its lines
+    do not wrap); from 150 the two sit side by side. The batch table fits its panel."""
+    shutil.copytree(compared, tmp_path / "p")
+    store = ProjectStore.open(tmp_path / "p")
+    for size in ((120, 40), (160, 40)):
+        app = MlwbApp(store, start=Stage.RETRAIN)
+        async with app.run_test(size=size) as pilot:
+            screen = await open_retrain(app, pilot)
+            data = screen.query_one("#data-panel").region
+            compare = screen.query_one("#compare-box").region
+            table = screen.query_one("#retrain-batches", DataTable)
+            assert table.virtual_size.width <= table.size.width, (size, table.virtual_size)
+            head = screen.query_one("#data-head", Static)
+            assert head.size.height == 1
+            if size[0] < 150:
+                assert compare.y >= data.bottom and compare.width >= size[0] - 2
+            else:
+                assert compare.x >= data.right and min(data.width, compare.width) >= 70
+            tabular = ("champion", "challenger", "difference", "data ", "window ", "recipe ")
+            lines = [
+                ln for ln in shown(screen, "#comparison").splitlines() if ln.startswith(tabular)
+            ]
+            assert len(lines) >= 8  # the comparison's rows and the lineage: none wraps
+            width = screen.query_one("#comparison").size.width
+            assert max(len(line) for line in lines) <= width, (size, width, lines)
+
+
+def test_the_gate_is_named_as_everywhere_else() -> None:
+    from types import SimpleNamespace
+
+    from app.domain.evaluation import GateOutcome
+    from screens.retrain_data import gate_label, reason_text
+
+    decision, reason = retrain.decide("too_close", False, -3.0, 1.0, 0.0)
+    assert decision == "keep"
+    c = SimpleNamespace(gate="too_close", reason=reason)
+    assert gate_label("too_close") == GateOutcome.TOO_CLOSE.label == "TOO CLOSE TO CALL"
+    assert reason_text(c) == "The challenger's gate is TOO CLOSE TO CALL, so the champion stays"
+    assert gate_label("pass") == "PASS"

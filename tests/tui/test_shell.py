@@ -13,7 +13,7 @@ from app.services import problem
 from app.tui import MlwbApp
 from screens.charter_history import CharterHistoryModal
 from screens.data import DataScreen
-from screens.modals import ConfirmModal, HelpModal
+from screens.modals import ConfirmModal, HelpModal, ReasonModal
 from screens.overview import StageOverviewScreen
 from screens.problem import ProblemScreen
 from screens.widgets.stepper import StageStep
@@ -188,3 +188,43 @@ async def test_save_failure_reaches_the_user(
         messages = [n.message for n in app._notifications]
         assert any("nothing to save: the charter equals version 1" in m for m in messages)
     assert problem.current_charter(store).version == 1
+
+
+async def test_escape_leaves_a_text_field_so_digits_switch_stages(store: ProjectStore) -> None:
+    app = MlwbApp(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, ProblemScreen)
+        name = screen.query_one("#f-name", Input)
+        name.focus()
+        await pilot.pause()
+        await pilot.press("4")
+        await pilot.pause()
+        assert app.current_mode == "problem" and name.value.endswith("4")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert screen.focused is None
+        objective = screen.query_one("#f-objective", TextArea)
+        objective.focus()
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert screen.focused is None
+        await pilot.press("2")
+        await settle(app, pilot)
+        assert app.current_mode == "data"
+
+
+async def test_escape_in_a_dialog_field_still_closes_the_dialog(store: ProjectStore) -> None:
+    app = MlwbApp(store)
+    answers: list[str | None] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        app.push_screen(ReasonModal("Why?", "because", "reason", "Go", "the test"), answers.append)
+        await pilot.pause()
+        assert isinstance(app.focused, Input)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.screen is screen and answers == [None]

@@ -243,3 +243,37 @@ def test_empty_log_reads_as_empty_frames(tmp_path: Path) -> None:
     assert read_log(tmp_path / "none").height == 0
     assert "latency_ms" in read_log(tmp_path / "none").columns
     assert read_rows(tmp_path / "none").height == 0
+
+
+def test_a_served_request_is_summarised_as_a_frame_would_summarise_it(bundle: Bundle) -> None:
+    """A served request's summary (plain Python, so the flush thread holds the GIL briefly)
+    equals the pandas summary of the same rows, odd values included."""
+    records: list[dict[str, Any]] = [
+        {"x1": 0.5, "x2": "7.5", "c": "a"},
+        {"x1": None, "x2": float("nan"), "c": None},
+        {"x1": "abc", "x2": 3, "c": 4},
+        {"x1": True, "x2": float("inf"), "c": "b"},
+        {"x2": -1.0, "c": float("nan")},
+    ]
+    predictions = ["yes", "no", None, "yes"]
+    probability = [0.93, 0.1, None, 1.0]
+    fast = BatchSummary(bundle)
+    fast.add_records(records)
+    fast._add_predictions(predictions, probability)
+
+    from app.services.prediction_log import _cell
+
+    frame = pd.DataFrame(
+        {c.name: [_cell(r.get(c.name), c.kind) for r in records] for c in bundle.contract.columns}
+    )
+    reference = BatchSummary(bundle)
+    reference._add_inputs(frame)
+    reference._add_predictions(pd.Series(predictions), pd.Series(probability))
+    assert fast.as_dict() == reference.as_dict()
+    assert fast.as_dict()["inputs"]["x1"] == {
+        "missing": 4,
+        "n": 1,
+        "mean": 0.5,
+        "min": 0.5,
+        "max": 0.5,
+    }
