@@ -19,3 +19,12 @@ async def settle(app: Any, pilot: Any) -> None:
         with contextlib.suppress(WorkerFailed, WorkerCancelled):
             await app.workers.wait_for_complete()
         await pilot.pause()
+
+
+async def settle_until(app: Any, pilot: Any, check: Any, rounds: int = 10) -> None:
+    """``settle`` until ``check()`` holds (a result that starts further workers); at most
+    ``rounds`` times, then once more so the caller's assertion shows what is on screen."""
+    for _ in range(rounds):
+        if check():
+            return
+        await settle(app, pilot)

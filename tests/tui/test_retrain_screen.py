@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from pilotkit import settle
+from pilotkit import settle, settle_until
 from textual.widgets import DataTable, Input, Static
 
 from app.domain.stages import Stage
@@ -244,9 +244,10 @@ async def test_promote_asks_first_then_rollback(compared: Path, tmp_path: Path) 
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("y")
-        await settle(app, pilot)
+        rolled = "Promoted as bundle v2, then rolled back."
+        await settle_until(app, pilot, lambda: rolled in shown(screen, "#comparison"))
         assert production(store) == 1
-        assert "Promoted as bundle v2, then rolled back." in shown(screen, "#comparison")
+        assert rolled in shown(screen, "#comparison")
 
 
 async def test_shadow_the_challenger_show_its_evidence_then_stop(
