@@ -3,8 +3,7 @@ monitoring batches that could train a challenger, and the last champion/challeng
 
 Everything here goes through the storage layer only (the retrain service trains, so it imports
 scikit-learn: seconds on a cold start). The last comparison is parsed from its ``compared``
-event into a light mirror of the service's ``Comparison``; the Pilot tests compare what the
-screen shows with ``retrain.last_comparison`` so a change of the stored shape shows up there.
+event into ``app.domain.retrain.Comparison``, the model the service stores.
 """
 
 from __future__ import annotations
@@ -15,10 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from app.domain.evaluation import GateOutcome
 from app.domain.monitor import MonitorBatch
+from app.domain.retrain import Comparison
 from storage.db import ProjectStore
 
 STATUS_WORD = {"ok": "OK", "warn": "warn", "alert": "ALERT"}
@@ -26,48 +24,6 @@ SHADOW_ALIAS = "shadow"
 """The alias of the challenger being shadowed (``app.services.shadow.ALIAS``; that module
 imports scikit-learn, so it is read here through the storage layer)."""
 _WINDOW = re.compile(r"^\s*(\d+)\s*d?\s*$", re.IGNORECASE)
-
-
-class _View(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class SideView(_View):
-    """One model's primary metric on the comparison rows."""
-
-    run_id: int
-    candidate: str
-    dataset: str
-    bundle_version: int | None = None
-    value: float | None = None
-    low: float | None = None
-    high: float | None = None
-
-
-class ComparisonView(_View):
-    """The stored comparison, as the screen shows it (mirrors ``retrain.Comparison``)."""
-
-    id: int = 0
-    metric: str
-    label: str
-    higher_is_better: bool
-    compare_batch: int
-    n_rows: int
-    n_left_out: int = 0
-    resamples: int
-    confidence: float = 0.95
-    champion: SideView
-    challenger: SideView
-    difference: float | None = None
-    difference_low: float | None = None
-    difference_high: float | None = None
-    margin: float = 0.0
-    gate: str
-    gate_summary: str = ""
-    decision: str
-    reason: str
-    lineage: dict[str, Any] = Field(default_factory=dict)
-    notes: list[str] = Field(default_factory=list)
 
 
 @dataclass
@@ -100,7 +56,7 @@ class RetrainState:
     n_versions: int = 0
     rollback_to: int | None = None
     batches: list[BatchChoice] = field(default_factory=list)
-    comparison: ComparisonView | None = None
+    comparison: Comparison | None = None
     promoted_as: int | None = None
     """The bundle version the last comparison's challenger was promoted as, if it was."""
     override_reason: str | None = None
@@ -179,7 +135,7 @@ def read_state(store: ProjectStore) -> RetrainState:
         found = store_retrain.latest_details(con, "compared")
         if found is not None:
             event, details = found
-            state.comparison = ComparisonView.model_validate({**_details(details), "id": event})
+            state.comparison = Comparison.model_validate({**_details(details), "id": event})
             promoted = store_retrain.latest_details(con, "promoted")
             if promoted is not None and promoted[1].get("comparison") == event:
                 state.promoted_as = promoted[1].get("version")
@@ -260,7 +216,7 @@ def interval(low: float | None, high: float | None, decimals: int, signed: bool 
 def comparison_rows(c: Any) -> list[tuple[str, str, str, str]]:
     """Champion, challenger and difference: name, value, 95 % interval, what it is.
 
-    ``c`` is a ``ComparisonView`` or the service's ``Comparison`` (the tests pass the latter).
+    ``c`` is the stored ``Comparison``.
     """
     d = metric_decimals(c)
     champ, chall = c.champion, c.challenger
