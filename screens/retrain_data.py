@@ -20,9 +20,6 @@ from app.domain.retrain import Comparison
 from storage.db import ProjectStore
 
 STATUS_WORD = {"ok": "OK", "warn": "warn", "alert": "ALERT"}
-SHADOW_ALIAS = "shadow"
-"""The alias of the challenger being shadowed (``app.services.shadow.ALIAS``; that module
-imports scikit-learn, so it is read here through the storage layer)."""
 _WINDOW = re.compile(r"^\s*(\d+)\s*d?\s*$", re.IGNORECASE)
 
 
@@ -110,7 +107,7 @@ def read_state(store: ProjectStore) -> RetrainState:
         if state.production is None:
             return state
         current = reg.get_bundle(con, state.production)
-        state.shadow = reg.aliases(con).get(SHADOW_ALIAS)
+        state.shadow = reg.aliases(con).get(reg.SHADOW)
         shadowed = reg.get_bundle(con, state.shadow) if state.shadow is not None else None
         state.shadow_run = shadowed.run_id if shadowed is not None else None
         history = reg.production_history(con)

@@ -16,7 +16,9 @@ from pydantic import BaseModel, Field
 
 from storage.schema import first_row
 
-ALIASES = ("candidate", "production", "archived", "shadow")
+SHADOW = "shadow"
+"""The alias of a challenger scored beside production (``app.services.shadow``)."""
+ALIASES = ("candidate", "production", "archived", SHADOW)
 
 
 class BundleVersion(BaseModel):

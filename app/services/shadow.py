@@ -28,7 +28,7 @@ from storage import repositories as repo
 from storage.db import ProjectStore
 
 STAGE = "retrain"
-ALIAS = "shadow"
+ALIAS = reg.SHADOW
 SHADOW_ROWS = 50_000
 """Labelled rows per batch both models score (a seeded sample above it): enough for tight
 intervals, bounded work for any batch size."""
