@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.actions import SkipAction
 from textual.app import ComposeResult, SystemCommand
@@ -36,6 +37,14 @@ class StageScreen(Screen[None]):
             id="stage.leave_field",
         ),
     ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Held by the screen's state-reading worker from its read to its post. Exclusive
+        # workers replace an older read without stopping its thread, so without the lock a
+        # read started before a change (e.g. on return from the confirmation) could post
+        # after the read started by the change, and leave the old state on screen.
+        self.read_lock = threading.Lock()
 
     @property
     def mlwb(self) -> MlwbApp:

@@ -35,9 +35,16 @@ from screens.deploy_messages import (
 )
 from screens.deploy_tools import DeployTools
 from screens.modals import ConfirmModal, ReasonModal
+from storage import registry
 
 COLUMNS = ("version", "run", "model", "metric", "gate", "alias", "created")
-COLUMN_LABELS = {"version": "ver", "metric": "metric [95% CI]"}
+COLUMN_LABELS = {
+    "version": "ver",
+    "metric": "metric [95% CI]",
+    # As wide as the widest alias from the first frame: the table widens a column only once
+    # it has measured the new cells, and a re-filled row could show "productio" until then.
+    "alias": "alias".ljust(max(map(len, registry.ALIASES))),
+}
 
 
 class DeployScreen(DeployTools):
@@ -140,7 +147,8 @@ class DeployScreen(DeployTools):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deploy-read")
     def _read(self) -> None:
-        self.post_message(DeployStateRead(read_state(self.mlwb.store)))
+        with self.read_lock:
+            self.post_message(DeployStateRead(read_state(self.mlwb.store)))
 
     def on_deploy_state_read(self, message: DeployStateRead) -> None:
         if self.state is not None and message.state == self.state:

@@ -220,7 +220,8 @@ class EvaluateScreen(EvaluationRunner):
     @work(thread=True, exclusive=True, exit_on_error=False, group="evaluate-read")
     def load_stored(self, run_id: int | None) -> None:
         """Read the run's latest stored evaluation (the chosen run's by default)."""
-        self.post_message(StoredEvaluationRead(read_stored(self.mlwb.store, run_id)))
+        with self.read_lock:
+            self.post_message(StoredEvaluationRead(read_stored(self.mlwb.store, run_id)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="evaluate-runs")
     def list_runs(self, chosen: int | None) -> None:

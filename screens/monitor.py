@@ -176,14 +176,15 @@ class MonitorScreen(MonitorRunner):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="monitor-read")
     def _read(self) -> None:
-        overview = read_overview(self.mlwb.store)
-        self.post_message(OverviewRead(overview))
-        if overview.n_batches:
-            batches = read_batches(self.mlwb.store)
-            self.post_message(BatchesRead(batches))
-            lines = shadow_lines(batches)  # after the batches show: it may import seconds
-            if lines:
-                self.post_message(ShadowLinesRead(lines))
+        with self.read_lock:
+            overview = read_overview(self.mlwb.store)
+            self.post_message(OverviewRead(overview))
+            if overview.n_batches:
+                batches = read_batches(self.mlwb.store)
+                self.post_message(BatchesRead(batches))
+                lines = shadow_lines(batches)  # after the batches show: it may import seconds
+                if lines:
+                    self.post_message(ShadowLinesRead(lines))
 
     def on_overview_read(self, message: OverviewRead) -> None:
         self.overview = o = message.overview

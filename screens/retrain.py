@@ -158,13 +158,14 @@ class RetrainScreen(RetrainRunner):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="retrain-read")
     def _read(self) -> None:
-        state = read_state(self.mlwb.store)
-        self.post_message(RetrainStateRead(state))
-        if state.shadow is not None:  # the service imports scikit-learn: only when needed
-            from app.services import shadow
+        with self.read_lock:
+            state = read_state(self.mlwb.store)
+            self.post_message(RetrainStateRead(state))
+            if state.shadow is not None:  # the service imports scikit-learn: only when needed
+                from app.services import shadow
 
-            summary = shadow.summary(self.mlwb.store)
-            self.post_message(ShadowSummaryRead(state.shadow, summary))
+                summary = shadow.summary(self.mlwb.store)
+                self.post_message(ShadowSummaryRead(state.shadow, summary))
 
     def on_shadow_summary_read(self, message: ShadowSummaryRead) -> None:
         self.shadow_summary = (message.version, message.text)
