@@ -910,6 +910,16 @@ class _Plan(NamedTuple):
 
 
 def _compile_plan(bundle: Bundle) -> _Plan:
+    """The plan of ``bundle``'s pipeline (``_outer_plan``), the estimator's own encoder folded
+    in when it has one; ``_NotLean`` for any other pipeline."""
+    plan = _outer_plan(bundle)
+    if getattr(plan.estimator, "_preprocessor", None) is None:
+        return plan
+    estimator, slots = _fold_inner_encoder(plan.estimator, plan.slots)
+    return _Plan(estimator, slots, plan.width)
+
+
+def _outer_plan(bundle: Bundle) -> _Plan:
     """The plan of ``bundle``'s pipeline, or ``_NotLean`` for any other pipeline.
 
     The codes are the fitted encoder's own (its ``transform`` of every category it knows), so
@@ -959,6 +969,86 @@ def _compile_plan(bundle: Bundle) -> _Plan:
     if len(slots) != getattr(estimator, "n_features_in_", -1):
         raise _NotLean
     return _Plan(estimator, slots, len(slots))
+
+
+def _fold_inner_encoder(estimator: Any, slots: list[_Slot]) -> tuple[Any, list[_Slot]]:
+    """Histogram boosting with categorical features encodes its input again: its own
+    ``OrdinalEncoder`` maps each categorical column's codes to bin codes and puts those columns
+    first. That second lookup (about two thirds of a one-row prediction) is folded into the
+    slots' codes and positions, and the estimator is a shallow copy without it, reading that
+    matrix directly. A check on rows of every known category, unseen and missing values must
+    give exactly the scores of the original estimator, else the pipeline is not compiled."""
+    import copy
+
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.preprocessing import OrdinalEncoder
+
+    if not isinstance(estimator, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
+        raise _NotLean
+    inner = estimator._preprocessor
+    encoder = inner.named_transformers_.get("encoder")
+    categorical = np.asarray(getattr(estimator, "is_categorical_", None), dtype=bool)
+    if not isinstance(encoder, OrdinalEncoder) or categorical.shape != (len(slots),):
+        raise _NotLean
+    order = [*np.flatnonzero(categorical), *np.flatnonzero(~categorical)]
+    moved = {int(old): new for new, old in enumerate(order)}
+    inner_codes = {
+        int(old): {float(v): float(k) for k, v in enumerate(cats) if not math.isnan(float(v))}
+        for old, cats in zip(np.flatnonzero(categorical), encoder.categories_, strict=True)
+    }
+    folded: list[_Slot] = []
+    for slot in slots:
+        position = moved[slot.position]
+        if slot.position not in inner_codes:  # read as a number (a code or a passthrough)
+            folded.append(slot._replace(position=position))
+            continue
+        if slot.codes is None:  # a passthrough number the estimator treats as a category
+            raise _NotLean
+        lookup = inner_codes[slot.position]
+        folded.append(
+            _Slot(
+                slot.column,
+                position,
+                {text: lookup.get(code, math.nan) for text, code in slot.codes.items()},
+                lookup.get(slot.unknown, math.nan),
+            )
+        )
+    lean = copy.copy(estimator)
+    lean._preprocessor = None
+    _check_folded(estimator, slots, lean, folded)
+    return lean, folded
+
+
+def _check_folded(
+    estimator: Any, slots: list[_Slot], folded_estimator: Any, folded: list[_Slot]
+) -> None:
+    """``_NotLean`` unless the folded estimator scores rows of every known category (cycled),
+    an unseen category and missing values exactly as the original one."""
+    longest = max((len(s.codes) for s in slots if s.codes is not None), default=1)
+    n = longest + 2
+    outer = np.zeros((n, len(slots)))
+    inner = np.zeros((n, len(slots)))
+    for slot, fold in zip(slots, folded, strict=True):
+        if slot.codes is None:
+            low = slot.column.min if slot.column.min is not None else 0.0
+            high = slot.column.max if slot.column.max is not None else 1.0
+            values = np.linspace(low, high, n)
+            values[-1] = math.nan
+            outer[:, slot.position] = values
+            inner[:, fold.position] = values
+            continue
+        assert fold.codes is not None
+        texts = list(slot.codes)
+        for i in range(n - 1):
+            text = texts[i % len(texts)] if texts else None
+            outer[i, slot.position] = slot.codes[text] if text is not None else slot.unknown
+            inner[i, fold.position] = fold.codes[text] if text is not None else fold.unknown
+        outer[n - 1, slot.position] = slot.unknown
+        inner[n - 1, fold.position] = fold.unknown
+    if not np.array_equal(
+        _model_scores(estimator, outer), _model_scores(folded_estimator, inner), equal_nan=True
+    ):
+        raise _NotLean
 
 
 class _Lean:

@@ -77,6 +77,36 @@ def test_the_tree_pipeline_compiles_to_the_lean_path(hgb: bd.Bundle) -> None:
     assert hgb._lean is not None and hgb._lean.ok
 
 
+def test_the_boosting_models_own_encoder_is_folded_into_the_lookups(hgb: bd.Bundle) -> None:
+    from app.runtime import predictor as rt
+
+    outer = rt._outer_plan(hgb)
+    plan = hgb._plan()
+    assert plan is not None and outer.estimator is hgb.model.steps[-1][1]
+    assert outer.estimator._preprocessor is not None  # the bundle's model is untouched
+    assert plan.estimator is not outer.estimator and plan.estimator._preprocessor is None
+    categorical = [s for s in plan.slots if s.codes is not None]
+    assert categorical  # the estimator's own encoder puts these columns first
+    assert sorted(s.position for s in categorical) == list(range(len(categorical)))
+    # The folded codes are the estimator's encoder applied to the pipeline's codes.
+    inner = outer.estimator._preprocessor.named_transformers_["encoder"]
+    first = next(s for s in outer.slots if s.codes is not None)
+    folded = next(s for s in plan.slots if s.column.name == first.column.name)
+    texts = list(first.codes)
+    want = inner.transform(
+        np.array([[first.codes[t]] + [np.nan] * (len(inner.categories_) - 1) for t in texts])
+    )[:, 0]
+    assert [folded.codes[t] for t in texts] == want.tolist()
+    # A fold with one code wrong is refused by the check.
+    assert folded.codes is not None and len(set(folded.codes.values())) > 1
+    a, b = texts[0], next(t for t in texts if folded.codes[t] != folded.codes[texts[0]])
+    swapped = {**folded.codes, a: folded.codes[b], b: folded.codes[a]}
+    broken = [s._replace(codes=swapped) if s is folded else s for s in plan.slots]
+    with pytest.raises(rt._NotLean):
+        rt._check_folded(outer.estimator, outer.slots, plan.estimator, broken)
+    rt._check_folded(outer.estimator, outer.slots, plan.estimator, plan.slots)
+
+
 def test_every_row_equals_the_batch_path(hgb: bd.Bundle) -> None:
     records = _records()
     batch = hgb.predict(records)

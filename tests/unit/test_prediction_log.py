@@ -7,6 +7,7 @@ categorical column, with its contract), so these tests need no project or traini
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -245,35 +246,64 @@ def test_empty_log_reads_as_empty_frames(tmp_path: Path) -> None:
     assert read_rows(tmp_path / "none").height == 0
 
 
-def test_a_served_request_is_summarised_as_a_frame_would_summarise_it(bundle: Bundle) -> None:
-    """A served request's summary (plain Python, so the flush thread holds the GIL briefly)
-    equals the pandas summary of the same rows, odd values included."""
-    records: list[dict[str, Any]] = [
+def test_served_requests_are_summarised_as_a_frame_would_summarise_them(
+    bundle: Bundle, tmp_path: Path
+) -> None:
+    """Each served request of a flush gets the summary the pandas path (``BatchSummary``
+    over a frame of its rows) gives it, odd values included, though the flush computes all
+    of them at once in a group-by."""
+    from app.services.prediction_log import _cell
+
+    odd: list[dict[str, Any]] = [
         {"x1": 0.5, "x2": "7.5", "c": "a"},
         {"x1": None, "x2": float("nan"), "c": None},
         {"x1": "abc", "x2": 3, "c": 4},
         {"x1": True, "x2": float("inf"), "c": "b"},
-        {"x2": -1.0, "c": float("nan")},
+        {"x1": None, "x2": -1.0, "c": float("nan")},
     ]
-    predictions = ["yes", "no", None, "yes"]
-    probability = [0.93, 0.1, None, 1.0]
-    fast = BatchSummary(bundle)
-    fast.add_records(records)
-    fast._add_predictions(predictions, probability)
-
-    from app.services.prediction_log import _cell
-
-    frame = pd.DataFrame(
-        {c.name: [_cell(r.get(c.name), c.kind) for r in records] for c in bundle.contract.columns}
-    )
-    reference = BatchSummary(bundle)
-    reference._add_inputs(frame)
-    reference._add_predictions(pd.Series(predictions), pd.Series(probability))
-    assert fast.as_dict() == reference.as_dict()
-    assert fast.as_dict()["inputs"]["x1"] == {
+    requests = [odd, rows(1, 1), rows(7, 2), [{"x1": None, "x2": None, "c": None}], rows(30, 3)]
+    log = PredictionLog(tmp_path, bundle, flush_seconds=0)
+    results = []
+    for records in requests:
+        got = [{"row": i, **bundle.predict_row(r)} for i, r in enumerate(records)]
+        results.append(got)
+        log.record("serve", records, got, None, 1.0)
+    log.close()
+    summaries = [json.loads(s) for s in read_log(tmp_path)["summary"].to_list()]
+    assert len(summaries) == len(requests)
+    for records, got, summary in zip(requests, results, summaries, strict=True):
+        frame = pd.DataFrame(
+            {
+                c.name: [_cell(r.get(c.name), c.kind) for r in records]
+                for c in bundle.contract.columns
+            }
+        )
+        reference = BatchSummary(bundle)
+        reference._add_inputs(frame)
+        scored = [r for r in got if "errors" not in r]
+        if scored:
+            reference._add_predictions(
+                pd.Series([r["prediction"] for r in scored]),
+                pd.Series([r.get("probability") for r in scored]),
+            )
+        want = reference.as_dict()
+        assert list(summary["inputs"]) == list(want["inputs"])
+        for name, numbers in want["inputs"].items():
+            assert summary["inputs"][name] == pytest.approx(numbers), name
+        assert summary["predictions"]["classes"] == want["predictions"]["classes"]
+        if "probability" in want["predictions"]:
+            assert summary["predictions"]["probability"] == pytest.approx(
+                want["predictions"]["probability"]
+            )
+        else:
+            assert "probability" not in summary["predictions"]
+    assert summaries[0]["inputs"]["x1"] == {
         "missing": 4,
         "n": 1,
         "mean": 0.5,
         "min": 0.5,
         "max": 0.5,
     }
+    assert summaries[3]["predictions"] == {"classes": {}}  # its one row was rejected
+    histogram = np.histogram([r["probability"] for r in results[4]], bins=10, range=(0, 1))[0]
+    assert summaries[4]["predictions"]["probability"]["histogram"] == histogram.tolist()
