@@ -537,17 +537,43 @@ def _id_column(columns: list[str]) -> str | None:
     return None
 
 
-def _write(frames: list[Any], path: Path, fmt: str) -> None:
-    import pandas as pd
+def _sink(parts: list[Path], empty: Any, path: Path, fmt: str) -> None:
+    """Stream the chunk files ``parts`` (in order) into ``path``; ``empty`` when none."""
     import polars as pl
 
-    frame = pl.from_pandas(pd.concat(frames, ignore_index=True))
+    lf = pl.scan_parquet(parts) if parts else empty.lazy()
     if fmt == "csv":
-        frame.write_csv(path)
+        lf.sink_csv(path)
     elif fmt == "parquet":
-        frame.write_parquet(path)
+        lf.sink_parquet(path)
     else:
-        frame.write_ndjson(path)
+        lf.sink_ndjson(path)
+
+
+def _scored(result: Any, offset: int, id_name: str | None, ids: Any) -> Any:
+    """The scored rows of one chunk as the output's columns: row, the ID column, the
+    decisions (a value for every row: repeated) and flags."""
+    import numpy as np
+    import polars as pl
+
+    n = len(result.rows)
+    columns = [pl.Series("row", result.rows + offset, dtype=pl.Int64)]
+    if id_name is not None:
+        columns.append(ids.gather(result.rows).alias(id_name))
+    for name, values in result.decisions.items():
+        columns.append(pl.Series(name, np.repeat(values, n) if np.ndim(values) == 0 else values))
+    columns.append(pl.Series("flags", result.flags, dtype=pl.String))
+    return pl.DataFrame(columns)
+
+
+def _rejected(result: Any, offset: int, id_name: str | None, ids: Any) -> Any:
+    import polars as pl
+
+    columns = [pl.Series("row", result.reject_rows + offset, dtype=pl.Int64)]
+    if id_name is not None:
+        columns.append(ids.gather(result.reject_rows).alias(id_name))
+    columns.append(pl.Series("reason", result.reasons, dtype=pl.String))
+    return pl.DataFrame(columns)
 
 
 def predict_file(
@@ -591,7 +617,9 @@ def _run(
     all_text: bool,
     chunk_rows: int,
 ) -> Summary:
-    import pandas as pd
+    import shutil
+
+    import polars as pl
 
     lf = _scan(input, in_fmt, text, all_text)
     columns = lf.collect_schema().names()
@@ -602,33 +630,34 @@ def _run(
             hint="the contract names every column a row needs (bundle/contract.schema.json)",
         )
     id_name = _id_column(columns)
-    scored: list[Any] = []
-    bad: list[Any] = []
-    rows_in = flagged = 0
+    # Each chunk's rows go to a part file: memory holds one chunk, whatever the input's size.
+    parts = output.with_name(f".tmp-{{os.getpid()}}-{{output.name}}.parts")
+    parts.mkdir(exist_ok=True)
+    scored: list[Path] = []
+    bad: list[Path] = []
+    rows_in = flagged = n_scored = n_bad = 0
     chunks = lf.collect_batches(chunk_size=chunk_rows) if hasattr(lf, "collect_batches") else (
         lf.collect().iter_slices(chunk_rows)
     )
-    for chunk in chunks:
-        frame = chunk.to_pandas()
-        result = bundle.predict(frame)
-        for part, into in ((result.predictions, scored), (result.rejects, bad)):
-            if len(part):
-                part = part.copy()
-                positions = part["row"].to_numpy()
-                part["row"] = positions + rows_in + 1
-                if id_name is not None:
-                    part.insert(1, id_name, frame[id_name].to_numpy()[positions])
-                into.append(part)
-        flagged += int((result.predictions["flags"] != "").sum())
-        rows_in += len(frame)
-    if not scored:
-        scored.append(bundle._empty())
-    if not bad:
-        bad.append(pd.DataFrame({{"row": pd.Series(dtype="int64"), "reason": pd.Series(dtype=str)}}))
     temps = [p.with_name(f".tmp-{{os.getpid()}}-{{p.name}}") for p in (output, rejects)]
     try:
-        _write(scored, temps[0], out_fmt)
-        _write(bad, temps[1], "csv")
+        for k, chunk in enumerate(chunks):
+            result = bundle.predict_batch(chunk)
+            ids = chunk[id_name] if id_name is not None else None
+            offset = rows_in + 1
+            if result.decisions is not None and len(result.rows):
+                scored.append(parts / f"scored-{{k:09d}}.parquet")
+                _scored(result, offset, id_name, ids).write_parquet(scored[-1])
+                n_scored += len(result.rows)
+                flagged += int((result.flags != "").sum())
+            if len(result.reject_rows):
+                bad.append(parts / f"rejects-{{k:09d}}.parquet")
+                _rejected(result, offset, id_name, ids).write_parquet(bad[-1])
+                n_bad += len(result.reject_rows)
+            rows_in += chunk.height
+        no_rejects = pl.DataFrame(schema={{"row": pl.Int64, "reason": pl.String}})
+        _sink(scored, pl.from_pandas(bundle._empty()), temps[0], out_fmt)
+        _sink(bad, no_rejects, temps[1], "csv")
         os.replace(temps[0], output)
         os.replace(temps[1], rejects)
     except OSError as exc:
@@ -636,8 +665,7 @@ def _run(
     finally:
         for t in temps:
             t.unlink(missing_ok=True)
-    n_scored = sum(len(p) for p in scored)
-    n_bad = sum(len(p) for p in bad)
+        shutil.rmtree(parts, ignore_errors=True)
     return Summary(rows_in, n_scored, n_bad, flagged, output, rejects, id_name)
 '''
 

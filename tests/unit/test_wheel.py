@@ -262,6 +262,34 @@ def test_the_console_script_scores_a_file_like_mlwb(built, venv, tmp_path):
     assert "age: 'abc' is not a number" in rejects["reason"][0]
 
 
+def test_chunks_stream_to_the_same_output_with_the_id_column(built, venv, tmp_path):
+    """Scored in chunks of 37 rows (each written as it is scored), the CSV output and the
+    rejects carry the ``id`` column and equal one whole-file prediction, and no part file
+    is left behind."""
+    bundle_path, _, raw = built
+    python, _, _ = venv
+    source, rows = _raw_file(raw, tmp_path)
+    with_id = tmp_path / "with_id.csv"
+    rows.with_columns((pl.int_range(pl.len()) * 10 + 5).alias("id")).write_csv(with_id)
+    out = tmp_path / "scored.csv"
+    args = [str(python.parent / SCRIPT), str(with_id), str(out), "--chunk-rows", "37"]
+    result = _run(args, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "scored 298 of 300 rows" in result.stdout and "2 rejected" in result.stdout
+    expected = bd.load_bundle(bundle_path).predict(rows)
+    got = pl.read_csv(out)
+    want = expected.predictions
+    assert got.columns[:2] == ["row", "id"]
+    assert got["row"].to_list() == (want["row"] + 1).tolist()
+    assert got["id"].to_list() == (want["row"] * 10 + 5).tolist()
+    assert got["prediction"].to_list() == want["prediction"].tolist()
+    np.testing.assert_allclose(got["probability"].to_numpy(), want["probability"].to_numpy())
+    rejects = pl.read_csv(tmp_path / "scored.rejects.csv")
+    assert rejects["row"].to_list() == [8, 43] and rejects["id"].to_list() == [75, 425]
+    assert rejects["reason"].to_list() == expected.rejects["reason"].tolist()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")) == []
+
+
 def test_the_installed_predictor_imports_neither_mlwb_nor_textual(built, venv, tmp_path):
     bundle_path, _, raw = built
     python, site, _ = venv
