@@ -20,7 +20,13 @@ a. ``mlwb serve --bundle B``: ``POST /predict`` with ``[row]`` (the lean one-row
 b. naive: FastAPI's usual style, ``def predict(rows: list[dict])`` (pydantic body parsing, a
    sync endpoint run in the threadpool) building a one-row pandas DataFrame and calling the
    pipeline's ``predict_proba``;
-c. the floor: ``GET /health`` on ``mlwb serve`` (HTTP, JSON and client cost, no model).
+c. the floor: ``GET /health`` on ``mlwb serve`` (HTTP, JSON and client cost, no model);
+d. ``mlflow models serve --env-manager local`` on the same fitted pipeline (saved with
+   ``mlflow.sklearn.save_model``, ``pyfunc_predict_fn="predict_proba"``), ``POST /invocations``
+   with ``{"dataframe_records": [row]}``. MLflow must not enter the product's environment, so
+   it lives in ``bench/out/mlflow-venv`` (made with uv on first use, the same scikit-learn,
+   NumPy, pandas and skops versions as mlwb's; ``MLWB_BENCH_SERVE_MLFLOW=0`` skips it). When
+   it cannot be installed the report says why.
 
 p50, p90, p99 and requests per second for each, and the ratios. The probabilities of (a) and
 (b) are compared on the request rows (they must be equal). Also: whether the lean path is
@@ -58,6 +64,10 @@ REBUILD = os.environ.get("MLWB_BENCH_SERVE_REBUILD", "") == "1"
 CV = 2
 SAMPLE_ROWS = 500
 TARGET_P99_MS = 10.0
+MLFLOW = os.environ.get("MLWB_BENCH_SERVE_MLFLOW", "1") != "0"
+MLFLOW_VENV = OUT / "mlflow-venv"
+MLFLOW_PYTHON = MLFLOW_VENV / "bin" / "python"
+UV = ROOT / ".tools" / "bin" / "uv"
 
 
 # -- the bundle -------------------------------------------------------------------------------
@@ -132,13 +142,22 @@ def env() -> dict[str, str]:
     return out
 
 
-def start_server(args: list[str], port: int) -> tuple[subprocess.Popen[bytes], float]:
-    """Start a server process; wait until ``/health`` (mlwb) or ``/docs`` answers."""
+def start_server(
+    args: list[str],
+    port: int,
+    ready: str = "/docs",
+    program: str = sys.executable,
+    path: Path | None = None,
+) -> tuple[subprocess.Popen[bytes], float]:
+    """Start a server process (``path`` first on its ``PATH``); wait until ``ready`` answers."""
     import httpx
 
     started = time.perf_counter()
+    server_env = env()
+    if path is not None:
+        server_env["PATH"] = f"{path}{os.pathsep}{server_env.get('PATH', '')}"
     process = subprocess.Popen(
-        [sys.executable, *args], cwd=ROOT, env=env(), stdout=subprocess.DEVNULL,
+        [program, *args], cwd=ROOT, env=server_env, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )  # fmt: skip
     deadline = time.monotonic() + 300
@@ -146,7 +165,7 @@ def start_server(args: list[str], port: int) -> tuple[subprocess.Popen[bytes], f
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}{ready}", timeout=1).status_code == 200:
                 return process, time.perf_counter() - started
         except httpx.TransportError:
             time.sleep(0.05)
@@ -164,7 +183,8 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
 
 
 def run_client(url: str, path: str, rows_file: Path, method: str = "POST") -> dict[str, Any]:
-    """Run the httpx loop in another process; its latencies (ms) and wall seconds."""
+    """Run the httpx loop in another process; its latencies (ms) and wall seconds.
+    ``method`` ``MLFLOW`` posts ``{"dataframe_records": [row]}``."""
     out = subprocess.run(
         [sys.executable, "-m", "bench.serve", "client", url, path, str(rows_file), method],
         cwd=ROOT, env=env(), capture_output=True, text=True, check=True,
@@ -177,7 +197,10 @@ def client_main(url: str, path: str, rows_file: str, method: str) -> None:
     import httpx
 
     rows = json.loads(Path(rows_file).read_text())
-    bodies = [json.dumps([r]).encode() for r in rows]
+    if method == "MLFLOW":
+        bodies = [json.dumps({"dataframe_records": [r]}).encode() for r in rows]
+    else:
+        bodies = [json.dumps([r]).encode() for r in rows]
     headers = {"content-type": "application/json"}
     latencies: list[float] = []
     with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
@@ -220,6 +243,72 @@ def naive_main(bundle_path: str, port: str) -> None:
         return {"probability": model.predict_proba(frame)[:, 1].tolist()}
 
     uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", access_log=False)
+
+
+# -- MLflow in its own virtualenv ------------------------------------------------------------
+
+_MLFLOW_SAVE = """
+import sys
+import mlflow.sklearn
+import skops.io as sio
+
+source, target = sys.argv[1:]
+trusted = sio.get_untrusted_types(file=source)
+model = sio.load(source, trusted=trusted)
+mlflow.sklearn.save_model(
+    model, target, pyfunc_predict_fn="predict_proba", skops_trusted_types=trusted
+)
+"""
+
+
+def ensure_mlflow() -> str | None:
+    """Create ``bench/out/mlflow-venv`` unless MLflow already imports there; None when it is
+    ready, else why it is not."""
+    from importlib.metadata import version
+
+    check = [str(MLFLOW_PYTHON), "-W", "ignore", "-c", "import mlflow.sklearn"]
+    if MLFLOW_PYTHON.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return None
+    same = [f"{p}=={version(p)}" for p in ("scikit-learn", "numpy", "pandas", "scipy", "skops")]
+    uv_env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    print(f"creating {MLFLOW_VENV} with mlflow-skinny ...", file=sys.stderr)
+    for command in (
+        [str(UV), "venv", str(MLFLOW_VENV), "-p", "python3.11", "-q"],
+        [str(UV), "pip", "install", "-q", "-p", str(MLFLOW_PYTHON), "mlflow-skinny",
+         "uvicorn", "fastapi", *same],
+    ):  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, env=uv_env)
+        if done.returncode != 0:
+            return f"MLflow did not install: {done.stderr.strip().splitlines()[-1:]}"
+    return None
+
+
+def mlflow_model(bundle_path: Path) -> Path:
+    """The bundle's fitted pipeline saved as an MLflow model (once, next to the project)."""
+    target = project_dir() / "mlflow-model"
+    if not (target / "MLmodel").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        subprocess.run(
+            [str(MLFLOW_PYTHON), "-W", "ignore", "-c", _MLFLOW_SAVE,
+             str(bundle_path / "model.skops"), str(target)],
+            check=True, capture_output=True, env=env(),
+        )  # fmt: skip
+    return target
+
+
+def start_mlflow(model: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
+    args = ["models", "serve", "-m", str(model), "--env-manager", "local",
+            "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+    bin_dir = MLFLOW_VENV / "bin"  # mlflow runs ``uvicorn`` from the PATH
+    return start_server(args, port, ready="/ping", program=str(bin_dir / "mlflow"), path=bin_dir)
+
+
+def mlflow_probabilities(url: str, rows: list[dict[str, Any]]) -> list[float]:
+    import httpx
+
+    body = {"dataframe_records": rows}
+    got = httpx.post(f"{url}/invocations", json=body, timeout=120).json()["predictions"]
+    return [float(p[1]) for p in got]
 
 
 # -- measuring --------------------------------------------------------------------------------
@@ -281,6 +370,12 @@ def in_process(bundle: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def httpx_post(url: str, body: Any) -> Any:
+    import httpx
+
+    return httpx.post(url, json=body, timeout=120).json()
+
+
 def same_probabilities(mlwb_url: str, naive_url: str, rows: list[dict[str, Any]]) -> float:
     """The largest difference of the two servers' probabilities on ``rows``."""
     import httpx
@@ -288,6 +383,37 @@ def same_probabilities(mlwb_url: str, naive_url: str, rows: list[dict[str, Any]]
     ours = httpx.post(f"{mlwb_url}/predict", json=rows, timeout=120).json()["predictions"]
     theirs = httpx.post(f"{naive_url}/predict", json=rows, timeout=120).json()["probability"]
     return max(abs(a["probability"] - b) for a, b in zip(ours, theirs, strict=True))
+
+
+def add_mlflow(
+    bundle: Any,
+    bundle_path: Path,
+    rows: list[dict[str, Any]],
+    ours_url: str,
+    tmp: Path,
+    servers: list[Any],
+    clients: list[Any],
+    results: dict[str, Any],
+) -> str:
+    """Start ``mlflow models serve`` on the bundle's pipeline, add it to ``servers`` and
+    ``clients``, and record how far its probabilities are from mlwb's; its URL."""
+    mlflow_port = free_port()
+    mlflow, results["mlflow_start_to_ready_s"] = start_mlflow(
+        mlflow_model(bundle_path), mlflow_port
+    )
+    servers.append(mlflow)
+    mlflow_url = f"http://127.0.0.1:{mlflow_port}"
+    names = [c.name for c in bundle.contract.columns]
+    mlflow_rows = [{k: r[k] for k in names} for r in rows]
+    mlflow_file = tmp / "mlflow_rows.json"
+    mlflow_file.write_text(json.dumps(mlflow_rows))
+    clients.append(("mlflow", mlflow_url, "/invocations", "MLFLOW", mlflow_file))
+    ours = [p["probability"] for p in httpx_post(f"{ours_url}/predict", rows)["predictions"]]
+    theirs = mlflow_probabilities(mlflow_url, mlflow_rows)
+    results["mlflow_max_probability_difference"] = max(
+        abs(a - b) for a, b in zip(ours, theirs, strict=True)
+    )
+    return mlflow_url
 
 
 def main() -> None:
@@ -318,25 +444,37 @@ def main() -> None:
             ["-m", "bench.serve", "naive", str(bundle_path), str(naive_port)], naive_port
         )
         ours_url, naive_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{naive_port}"
+        servers = [ours, naive]
+        clients = [
+            ("mlwb", ours_url, "/predict", "POST", rows_file),
+            ("naive", naive_url, "/predict", "POST", rows_file),
+            ("floor", ours_url, "/health", "GET", rows_file),
+        ]
         try:
             results["max_probability_difference"] = same_probabilities(ours_url, naive_url, rows)
-            pooled: dict[str, list[float]] = {"mlwb": [], "naive": [], "floor": []}
-            seconds: dict[str, float] = {"mlwb": 0.0, "naive": 0.0, "floor": 0.0}
+            results["mlflow_note"] = ensure_mlflow() if MLFLOW else "skipped"
+            if results["mlflow_note"] is None:
+                try:
+                    add_mlflow(bundle, bundle_path, rows, ours_url, Path(tmp), servers, clients,
+                               results)  # fmt: skip
+                except subprocess.CalledProcessError as exc:
+                    why = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:]
+                    results["mlflow_note"] = f"the model could not be saved for MLflow: {why}"
+                except RuntimeError as exc:
+                    results["mlflow_note"] = f"the MLflow server did not start: {exc}"[:500]
+            pooled: dict[str, list[float]] = {name: [] for name, *_ in clients}
+            seconds: dict[str, float] = {name: 0.0 for name, *_ in clients}
             for _ in range(ROUNDS):
-                for name, url, path, method in (
-                    ("mlwb", ours_url, "/predict", "POST"),
-                    ("naive", naive_url, "/predict", "POST"),
-                    ("floor", ours_url, "/health", "GET"),
-                ):
-                    got = run_client(url, path, rows_file, method)
+                for name, url, path, method, body_file in clients:
+                    got = run_client(url, path, body_file, method)
                     pooled[name] += got["latencies_ms"]
                     seconds[name] += got["seconds"]
             import httpx
 
             results["server_metrics"] = httpx.get(f"{ours_url}/metrics").json()
         finally:
-            stop_server(ours)
-            stop_server(naive)
+            for server in servers:
+                stop_server(server)
         from app.services.prediction_log import read_log
 
         results["logged_entries"] = read_log(Path(f"{log_copy}.log")).height
@@ -351,56 +489,75 @@ def main() -> None:
 
 def report(results: dict[str, Any]) -> None:
     ours, naive, floor = results["mlwb"], results["naive"], results["floor"]
+    mlflow = results.get("mlflow")
     load, info, inproc = results["load"], results["project"], results["in_process"]
 
     def ms(v: float) -> str:
         return f"{v:.2f} ms"
 
+    def against(key: str, fmt: Any = ms, per_second: bool = False) -> list[str]:
+        """The mlwb, naive and MLflow values of ``key`` and the ratios, above 1 where mlwb
+        is better (latency: theirs / mlwb; requests per second: mlwb / theirs)."""
+
+        def ratio(theirs: float) -> str:
+            return f"{(ours[key] / theirs) if per_second else (theirs / ours[key]):.2f}x"
+
+        out = [fmt(ours[key]), fmt(naive[key]), ratio(naive[key])]
+        if mlflow is not None:
+            out += [fmt(mlflow[key]), ratio(mlflow[key])]
+        return out
+
+    blank = ["", ""] if mlflow is not None else []
     rows = [
-        ["mlwb serve: p50", ms(ours["p50"]), ms(naive["p50"]), f"{naive['p50'] / ours['p50']:.2f}x", ""],
-        ["mlwb serve: p90", ms(ours["p90"]), ms(naive["p90"]), f"{naive['p90'] / ours['p90']:.2f}x", ""],
-        [
-            "mlwb serve: p99", ms(ours["p99"]), ms(naive["p99"]), f"{naive['p99'] / ours['p99']:.2f}x",
-            f"<= {TARGET_P99_MS:g} ms {verdict(ours['p99'] <= TARGET_P99_MS)}",
-        ],
-        [
-            "requests/s (one client)", f"{ours['requests_per_s']:,.0f}",
-            f"{naive['requests_per_s']:,.0f}",
-            f"{ours['requests_per_s'] / naive['requests_per_s']:.2f}x", "",
-        ],
-        ["floor: GET /health p50 / p99", ms(floor["p50"]), ms(floor["p99"]), "", "HTTP + client"],
+        ["mlwb serve: p50", *against("p50"), ""],
+        ["mlwb serve: p90", *against("p90"), ""],
+        ["mlwb serve: p99", *against("p99"),
+         f"<= {TARGET_P99_MS:g} ms {verdict(ours['p99'] <= TARGET_P99_MS)}"],
+        ["requests/s (one client)", *against("requests_per_s", lambda v: f"{v:,.0f}", per_second=True), "ratio: mlwb / theirs"],
+        ["floor: GET /health p50 / p99", ms(floor["p50"]), ms(floor["p99"]), "", *blank, "HTTP + client"],
         [
             "in process: predict_row p50 / p99", ms(inproc["predict_row"]["p50"]),
-            ms(inproc["predict_row"]["p99"]), "", f"lean path: {inproc['lean_path']}",
+            ms(inproc["predict_row"]["p99"]), "", *blank, f"lean path: {inproc['lean_path']}",
         ],
         [
             "in process: predict([row]) p50 / p99", ms(inproc["predict_one"]["p50"]),
-            ms(inproc["predict_one"]["p99"]), "", "batch path, one row",
+            ms(inproc["predict_one"]["p99"]), "", *blank, "batch path, one row",
         ],
         [
             "cold process to first prediction", f"{load['total']:.2f} s",
-            f"imports {load['imports']:.2f} s", f"load {load['load']:.2f} s",
+            f"imports {load['imports']:.2f} s", f"load {load['load']:.2f} s", *blank,
             f"first {load['first'] * 1000:.0f} ms",
         ],
-        ["mlwb serve start to first answer", f"{results['mlwb_start_to_ready_s']:.2f} s", "", "", ""],
+        ["mlwb serve start to first answer", f"{results['mlwb_start_to_ready_s']:.2f} s", "", "",
+         *(["", f"MLflow: {results['mlflow_start_to_ready_s']:.2f} s"] if mlflow else []), ""],
     ]  # fmt: skip
-    text = "\n".join(
-        [
-            table(
-                ["measurement", "mlwb", "naive", "naive/mlwb", "target / note"],
-                rows,
-                f"serve: hgb bundle of the {info['rows']:,}-row x 20-column churn table "
-                f"(model {info['model_mb']:.1f} MB), one-row requests over loopback from an "
-                f"httpx client in another process, {ROUNDS} x {REQUESTS} requests per server "
-                f"after {WARMUP} warm-up; OMP threads {THREADS or 'default'}; "
-                f"{results['conditions']} at the start, {results['conditions_end']} at the end",
-            ),
-            f"probabilities of mlwb and the naive endpoint differ by at most "
-            f"{results['max_probability_difference']:.3g} on {SAMPLE_ROWS} rows; "
-            f"{results['logged_entries']:,} log entries flushed on SIGTERM; server /metrics p99 "
-            f"{results['server_metrics']['latency_ms']['p99']} ms (handler only).",
-        ]
-    )
+    headers = ["measurement", "mlwb", "naive", "naive/mlwb"]
+    if mlflow is not None:
+        headers += ["mlflow", "mlflow/mlwb"]
+    lines = [
+        table(
+            [*headers, "target / note"],
+            rows,
+            f"serve: hgb bundle of the {info['rows']:,}-row x 20-column churn table "
+            f"(model {info['model_mb']:.1f} MB), one-row requests over loopback from an "
+            f"httpx client in another process, {ROUNDS} x {REQUESTS} requests per server "
+            f"after {WARMUP} warm-up; OMP threads {THREADS or 'default'}; "
+            f"{results['conditions']} at the start, {results['conditions_end']} at the end",
+        ),
+        f"probabilities of mlwb and the naive endpoint differ by at most "
+        f"{results['max_probability_difference']:.3g} on {SAMPLE_ROWS} rows; "
+        f"{results['logged_entries']:,} log entries flushed on SIGTERM; server /metrics p99 "
+        f"{results['server_metrics']['latency_ms']['p99']} ms (handler only).",
+    ]
+    if mlflow is not None:
+        lines.append(
+            f"mlflow models serve --env-manager local (MLflow in bench/out/mlflow-venv): "
+            f"probabilities differ from mlwb's by at most "
+            f"{results['mlflow_max_probability_difference']:.3g} on {SAMPLE_ROWS} rows."
+        )
+    else:
+        lines.append(f"MLflow: {results.get('mlflow_note')}")
+    text = "\n".join(lines)
     print(text)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "serve.json").write_text(json.dumps(results, indent=2, default=str))
