@@ -507,7 +507,7 @@ def served_summaries(bundle: Bundle, rows: pl.DataFrame) -> dict[str, dict[str, 
     finite = "__finite"
     aggs: list[pl.Expr] = [pl.len().alias("__rows")]
     for c in contract:
-        if c.name not in rows.columns:
+        if c.name not in rows.schema:
             continue
         col = pl.col(c.name)
         float_kind = rows.schema[c.name].is_float()
@@ -545,17 +545,19 @@ def served_summaries(bundle: Bundle, rows: pl.DataFrame) -> dict[str, dict[str, 
             for entry, k, n in binned.iter_rows():
                 histograms.setdefault(entry, [0] * HISTOGRAM_BINS)[k] = n
     out: dict[str, dict[str, Any]] = {}
+    logged = set(rows.columns)
+    columns = [(c.name, c.kind == "numeric", c.name in logged) for c in contract]
     for entry, r in by_entry.items():
         inputs: dict[str, Any] = {}
-        for c in contract:
-            if c.name not in rows.columns:  # never logged: missing in every row, as r.get gives
-                inputs[c.name] = {"missing": r["__rows"]} | (
-                    {"n": 0} if c.kind == "numeric" else {}
+        for name, numeric, present in columns:
+            if not present:  # never logged: missing in every row, as r.get gives
+                inputs[name] = (
+                    {"missing": r["__rows"], "n": 0} if numeric else {"missing": r["__rows"]}
                 )
                 continue
-            inputs[c.name] = {"missing": r[f"{c.name}\x00missing"]}
-            if c.kind == "numeric":
-                inputs[c.name] |= _moments(r, c.name)
+            inputs[name] = {"missing": r[name + "\x00missing"]}
+            if numeric:
+                inputs[name] |= _moments(r, name)
         if regression:
             predictions = _moments(r, "\x00prediction")
         else:
