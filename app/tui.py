@@ -19,7 +19,6 @@ from app.domain.project import ProjectInfo
 from app.domain.stages import Stage, StageStatus
 from app.errors import MlwbError, ValidationFailed
 from app.services import lesson as lesson_service
-from app.services.lesson_reset import ProjectPresence
 from app.services.lifecycle import stage_statuses
 from screens.base import StageScreen
 from screens.data import DataScreen
@@ -35,6 +34,7 @@ from screens.retrain import RetrainScreen
 from screens.train import TrainScreen
 from storage import repositories as repo
 from storage.db import ProjectStore
+from storage.presence import ProjectPresence
 
 
 @dataclass

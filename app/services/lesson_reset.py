@@ -9,27 +9,23 @@ reset only copies a folder.
 A reset never loses work: the checkpoint is copied beside the learner's project first, then
 the project is renamed to a timestamped backup and the copy renamed into its place. If
 anything fails before the swap, the project is untouched. A project open in an mlwb TUI (see
-``ProjectPresence``) or held by another mlwb process is refused.
+``storage.presence``) or held by another mlwb process is refused.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO
 
 from app.domain.lesson import Lesson
 from app.domain.stages import Stage
-from app.errors import MlwbError, ProjectInUse
+from app.errors import MlwbError
 from app.services.demo import default_demo_root
 from app.services.lesson import get_lesson, record_lesson, require_lesson
 from app.services.lesson_reference import (
@@ -39,6 +35,7 @@ from app.services.lesson_reference import (
     solve,
 )
 from storage.db import ProjectStore, is_project, mlwb_version
+from storage.presence import exclusive
 
 MARKER = "lesson-checkpoint.json"
 Progress = Callable[[str], None]
@@ -46,77 +43,6 @@ Progress = Callable[[str], None]
 
 def _quiet(text: str) -> None:
     """A progress callback that ignores reports."""
-
-
-# -- who has the project open ---------------------------------------------------------------
-
-
-def _presence_file(root: Path) -> Path:
-    """A lock file outside the project (so copies of the folder never carry it)."""
-    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:20]
-    user = os.environ.get("USER") or os.environ.get("USERNAME") or "user"
-    folder = Path(tempfile.gettempdir()) / f"mlwb-{user}"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"open-{key}.lock"
-
-
-class ProjectPresence:
-    """A shared lock a TUI holds on its project while it runs, so a reset can tell the
-    project is open. The operating system releases it when the process ends."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._handle: IO[str] | None = None
-
-    def hold(self) -> None:
-        """Take the shared lock (a no-op where file locks are unavailable)."""
-        try:
-            import fcntl
-        except ImportError:
-            return
-        try:
-            handle = _presence_file(self.root).open("a")
-        except OSError:
-            return
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return
-        self._handle = handle
-
-    def release(self) -> None:
-        """Give the lock back."""
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-
-
-@contextlib.contextmanager
-def _exclusive(root: Path) -> Iterator[None]:
-    """Hold the project exclusively, or raise ProjectInUse when a TUI or a process has it."""
-    try:
-        import fcntl
-    except ImportError:
-        fcntl = None  # type: ignore[assignment]
-    handle = None
-    if fcntl is not None:
-        handle = _presence_file(root).open("a")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise ProjectInUse(
-                f"{root} is open in another mlwb process (the TUI)",
-                hint="close mlwb on that project (ctrl+q), then reset again",
-            ) from None
-    try:
-        with ProjectStore(root, lock_wait=0.0).connect():
-            pass
-        yield
-    finally:
-        if handle is not None:
-            handle.close()
 
 
 # -- checkpoints ----------------------------------------------------------------------------
@@ -265,7 +191,7 @@ def reset(
         )
     project = project.resolve()
     lesson, _ = require_lesson(ProjectStore.open(project))
-    with _exclusive(project):
+    with exclusive(project):
         source = checkpoint(lesson, stage, root, on_progress)
         staged = project.with_name(f".{project.name}.reset-{os.getpid()}")
         shutil.rmtree(staged, ignore_errors=True)

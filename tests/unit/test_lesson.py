@@ -23,6 +23,7 @@ from app.services import lesson_reset as lr
 from app.services.demo import DEMO_CHARTERS, sample_data_dir
 from app.services.lesson_reference import lesson_files, reference_charter, solve
 from storage.db import ProjectStore
+from storage.presence import ProjectPresence
 
 STAGES = list(Stage)
 
@@ -269,7 +270,7 @@ def test_a_failed_reset_changes_nothing(
 
 def test_reset_refuses_an_open_project_and_a_foreign_one(home: Path, tmp_path: Path) -> None:
     project = lr.create_project("bikes", tmp_path / "learner", home)
-    presence = lr.ProjectPresence(project.root)
+    presence = ProjectPresence(project.root)
     presence.hold()
     try:
         with pytest.raises(ProjectInUse, match="open in another mlwb process"):
