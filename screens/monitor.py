@@ -54,8 +54,8 @@ from screens.monitor_runner import MonitorRunner
 from screens.widgets.progress_panel import ProgressPanel
 
 if TYPE_CHECKING:
-    from screens.monitor_views import BatchView as MonitorBatch
-    from screens.monitor_views import FeatureView as FeatureDrift
+    from app.domain.drift import FeatureDrift
+    from app.domain.monitor import MonitorBatch
 
 TABS = {
     "tab-timeline": "#batch-table",

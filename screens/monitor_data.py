@@ -3,9 +3,8 @@ their drift, contract breaks and recommendation.
 
 Reading happens in two steps, both in a thread worker. ``read_overview`` is cheap (the storage
 layer only): it tells whether a version is in production and how many batches there are, so
-the empty states show at once. ``read_batches`` parses the stored reports into the light
-views of ``screens.monitor_views`` (the monitoring models would import scipy and
-scikit-learn: seconds on a cold start).
+the empty states show at once. ``read_batches`` parses the stored reports into the monitoring
+models (``app.domain.monitor``: pydantic only, no ML library).
 """
 
 from __future__ import annotations
@@ -17,10 +16,8 @@ from typing import TYPE_CHECKING
 from storage.db import ProjectStore
 
 if TYPE_CHECKING:
-    from screens.monitor_views import BatchView as MonitorBatch
-    from screens.monitor_views import ColumnViolationsView as ColumnViolations
-    from screens.monitor_views import FeatureView as FeatureDrift
-    from screens.monitor_views import PerformanceView as Performance
+    from app.domain.drift import FeatureDrift
+    from app.domain.monitor import ColumnViolations, MonitorBatch, Performance
 
 STATUS_WORD = {"ok": "OK", "warn": "warn", "alert": "ALERT"}
 VERDICT_ORDER = ("drifted", "ok", "not judged")
@@ -56,15 +53,14 @@ def read_overview(store: ProjectStore) -> Overview:
 
 
 def read_batches(store: ProjectStore) -> list[MonitorBatch]:
-    """Every stored batch, oldest first, as light views (no ML libraries imported)."""
-    from screens.monitor_views import COLUMNS, batch_view
+    """Every stored batch, oldest first (no ML library imported)."""
+    from storage import monitor as stored
     from storage import repositories as repo
 
     with store.connect() as con:
         if not repo.count_rows(con, "monitor_batches"):
             return []
-        rows = con.execute(f"SELECT {COLUMNS} FROM monitor_batches ORDER BY id").fetchall()
-    return [batch_view(row) for row in rows]
+        return stored.list_batches(con)
 
 
 def shadow_lines(batches: list[MonitorBatch]) -> dict[int, str]:
@@ -73,12 +69,9 @@ def shadow_lines(batches: list[MonitorBatch]) -> dict[int, str]:
     found = [b for b in batches if b.report.shadow is not None]
     if not found:
         return {}
-    from app.domain.monitor import ShadowResult
     from app.services import shadow
 
-    return {
-        b.id: shadow.line(b.id, b.name, ShadowResult.model_validate(b.report.shadow)) for b in found
-    }
+    return {b.id: shadow.line(b.id, b.name, b.report.shadow) for b in found}
 
 
 # -- numbers --------------------------------------------------------------------------------------
@@ -330,8 +323,7 @@ def recommendation_text(batch: MonitorBatch, shadow_line: str | None = None) -> 
     else:
         lines.append("No labels: add the batch with a label or key column to measure the metric.")
     if r.shadow is not None:
-        version = r.shadow.get("version", "?")
-        lines.append(f"Shadow challenger (bundle v{version}), scored beside production:")
+        lines.append(f"Shadow challenger (bundle v{r.shadow.version}), scored beside production:")
         lines.append(f"  {shadow_line or 'reading…'}")
     lines.append("")
     if batch.decision is not None:

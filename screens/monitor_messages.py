@@ -11,7 +11,6 @@ from screens.monitor_data import Overview
 
 if TYPE_CHECKING:
     from app.domain.monitor import MonitorBatch
-    from screens.monitor_views import BatchView
 
 
 @dataclass
@@ -25,7 +24,7 @@ class OverviewRead(Message):
 class BatchesRead(Message):
     """Every stored batch was read, oldest first."""
 
-    batches: list[BatchView]
+    batches: list[MonitorBatch]
 
 
 @dataclass

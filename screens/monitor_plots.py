@@ -13,8 +13,8 @@ from screens.monitor_data import overlay_shares
 from screens.widgets.plot import ChartPlot
 
 if TYPE_CHECKING:
-    from screens.monitor_views import BatchView as MonitorBatch
-    from screens.monitor_views import FeatureView as FeatureDrift
+    from app.domain.drift import FeatureDrift
+    from app.domain.monitor import MonitorBatch
 
 LABEL_WIDTH = 7
 

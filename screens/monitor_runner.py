@@ -30,7 +30,7 @@ from screens.monitor_messages import (
 from screens.widgets.progress_panel import ProgressPanel, ProgressReported
 
 if TYPE_CHECKING:
-    from screens.monitor_views import BatchView
+    from app.domain.monitor import MonitorBatch
 
 
 class MonitorRunner(StageScreen):
@@ -41,7 +41,7 @@ class MonitorRunner(StageScreen):
     _stop: threading.Event | None = None
     _fraction = 0.0
 
-    def selected_batch(self) -> BatchView | None:
+    def selected_batch(self) -> MonitorBatch | None:
         """The batch highlighted in the timeline (implemented by the screen)."""
         return None
 
