@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from app.domain.profile import (
@@ -348,11 +349,40 @@ def _counts_for(ctx: AlertContext, c: ColumnProfile) -> tuple[pl.DataFrame | Non
         return frame, ""
     sample = ctx.detector_sample
     if sample is not None and c.name in sample.columns:
-        counts = suggest.value_counts(sample, c.name)
+        rows = _extreme_rows(sample, c.name) if c.numeric is not None else sample
+        counts = suggest.value_counts(rows, c.name)
         if counts.schema[suggest.V] != pl.String:
             counts = counts.with_columns(pl.col(suggest.V).cast(pl.String))
         return counts, f"a sample of {sample.height:,} rows"
     return None, ""
+
+
+EXTREME_VALUES = 5
+"""Distinct values at each end of a number column that the extreme-value detector needs
+(``suggest.extremes_in_counts`` reads four at each end, and no table of fewer than ten)."""
+
+
+def _extreme_rows(sample: pl.DataFrame, name: str) -> pl.DataFrame:
+    """The rows of ``sample`` holding one of the ``EXTREME_VALUES`` smallest or largest
+    distinct numbers of column ``name`` (every row when it has no more distinct numbers).
+
+    A number column's only detector reads the ends of its value counts, so counting just the
+    values there gives it the same table ends as counting them all, at a fraction of the
+    cost on a column of nearly unique values (grouping, sorting and casting every value).
+    """
+    values = sample.get_column(name).drop_nulls().to_numpy()
+    if values.dtype.kind not in "iuf":  # decimals: count them all
+        return sample
+    if values.dtype.kind == "f":
+        values = values[~np.isnan(values)]
+    distinct = np.unique(values)
+    if len(distinct) <= 2 * EXTREME_VALUES:
+        return sample
+    low, high = distinct[EXTREME_VALUES - 1].item(), distinct[-EXTREME_VALUES].item()
+    at_ends = (pl.col(name) <= low) | (pl.col(name) >= high)
+    if values.dtype.kind == "f":  # Polars orders NaN above every number
+        at_ends &= pl.col(name).is_not_nan()
+    return sample.select(name).filter(at_ends)
 
 
 def _detector_alerts(ctx: AlertContext, c: ColumnProfile, is_target: bool) -> list[Alert]:

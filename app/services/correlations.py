@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -37,10 +38,10 @@ WORKERS = min(4, os.cpu_count() or 1)
 class _Numeric:
     values: np.ndarray
     finite: np.ndarray
-    order: np.ndarray
-    """Row positions of the finite values, sorted by value."""
-    ordered: np.ndarray
-    """The finite values, sorted."""
+    groups: np.ndarray
+    """Per row, the index of its value among the column's distinct finite values in ascending
+    order (equal values share one; 0 for rows that are not finite)."""
+    n_groups: int
 
 
 RADIX_SPAN = 65_535
@@ -52,7 +53,18 @@ def _numeric(series: pl.Series) -> _Numeric:
     finite = np.isfinite(values)
     positions = np.flatnonzero(finite)
     order = positions[_argsort(values[positions])]
-    return _Numeric(values, finite, order, values[order])
+    ordered = values[order]
+    groups = np.zeros(len(values), dtype=np.intp)
+    n_groups = 0
+    if len(ordered):
+        # equal values (0.0 and -0.0 too) share a group; ranks average over each group
+        ids = np.empty(len(ordered), dtype=np.intp)
+        ids[0] = 0
+        np.not_equal(ordered[1:], ordered[:-1], out=ids[1:])
+        np.cumsum(ids, out=ids)
+        groups[order] = ids
+        n_groups = int(ids[-1]) + 1
+    return _Numeric(values, finite, groups, n_groups)
 
 
 def _argsort(values: np.ndarray) -> np.ndarray:
@@ -74,46 +86,76 @@ def _codes(series: pl.Series) -> np.ndarray:
     return mapped.to_numpy()
 
 
-def _ranks_within(column: _Numeric, keep: np.ndarray) -> np.ndarray:
-    """Average ranks (1-based) of ``column``'s values on the rows ``keep`` selects."""
-    kept = keep[column.order]
-    values = column.ordered[kept]
-    n = len(values)
-    ranks = np.empty(len(keep), dtype=np.float64)
-    if not n:
-        return ranks[keep]
-    new = np.empty(n, dtype=bool)
-    new[0] = True
-    np.not_equal(values[1:], values[:-1], out=new[1:])
-    if new.all():
-        ranks[column.order[kept]] = np.arange(1, n + 1, dtype=np.float64)
-        return ranks[keep]
-    starts = np.flatnonzero(new)
-    sizes = np.diff(np.append(starts, n))
-    average = starts + (sizes + 1) / 2.0
-    ranks[column.order[kept]] = average[np.cumsum(new) - 1]
-    return ranks[keep]
+class _Scratch:
+    """Buffers one thread reuses from pair to pair.
+
+    A fresh array per intermediate result of a 50,000-row sample costs more in page faults
+    (the allocator hands large blocks back to the system and takes them again) than the
+    arithmetic on it, so the pairs write their intermediate results into these instead.
+    """
+
+    def __init__(self, rows: int) -> None:
+        self.keep = np.empty(rows, dtype=bool)
+        self.x = np.empty(rows, dtype=np.float64)
+        self.y = np.empty(rows, dtype=np.float64)
+        self.work = np.empty(rows, dtype=np.float64)
+        self.half = np.empty(rows, dtype=np.float64)
+        self.codes = np.empty(rows, dtype=np.intp)
 
 
-def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
+def _ranks_within(
+    column: _Numeric, keep: np.ndarray, out: np.ndarray, scratch: _Scratch
+) -> np.ndarray:
+    """Average ranks (1-based) of ``column``'s values on the rows ``keep`` selects (all of
+    them finite in ``column``), in row order, written to ``out`` (one slot per kept row).
+
+    A value's rank is the number of kept values up to and including its group of equal
+    values, less half the group's size minus one: whole and half numbers, so exact.
+    """
+    n = len(out)
+    groups = np.compress(keep, column.groups, out=scratch.codes[:n])
+    counts = np.bincount(groups, minlength=column.n_groups)
+    half = scratch.half[: len(counts)]
+    np.subtract(counts, 1, out=half)
+    np.multiply(half, 0.5, out=half)
+    np.cumsum(counts, out=counts)
+    np.subtract(counts, half, out=half)
+    return np.take(half, groups, out=out)
+
+
+def _pearson(x: np.ndarray, y: np.ndarray, work: np.ndarray | None = None) -> float | None:
+    """Pearson's r of ``x`` and ``y``; with ``work`` (a buffer as long as they are), ``x`` and
+    ``y`` are centred in place."""
     if len(x) < MIN_PAIR_ROWS:
         return None
     # element-wise sums, not np.dot: BLAS threads contend with DuckDB's and run 100x slower
-    dx, dy = x - x.mean(), y - y.mean()
-    denominator = math.sqrt(float((dx * dx).sum()) * float((dy * dy).sum()))
+    if work is None:
+        dx, dy = x - x.mean(), y - y.mean()
+        sxx, syy, sxy = (dx * dx).sum(), (dy * dy).sum(), (dx * dy).sum()
+    else:
+        dx = np.subtract(x, x.mean(), out=x)
+        dy = np.subtract(y, y.mean(), out=y)
+        sxx = np.multiply(dx, dx, out=work).sum()
+        syy = np.multiply(dy, dy, out=work).sum()
+        sxy = np.multiply(dx, dy, out=work).sum()
+    denominator = math.sqrt(float(sxx) * float(syy))
     if denominator == 0:
         return None
-    return max(-1.0, min(1.0, float((dx * dy).sum()) / denominator))
+    return max(-1.0, min(1.0, float(sxy) / denominator))
 
 
-def numeric_pair(a: _Numeric, b: _Numeric) -> tuple[float | None, float | None, int]:
+def numeric_pair(
+    a: _Numeric, b: _Numeric, scratch: _Scratch | None = None
+) -> tuple[float | None, float | None, int]:
     """(Pearson r, Spearman rho, complete rows) of two numeric columns."""
-    keep = a.finite & b.finite
-    n = int(keep.sum())
+    s = scratch or _Scratch(len(a.values))
+    keep = np.logical_and(a.finite, b.finite, out=s.keep[: len(a.values)])
+    n = int(np.count_nonzero(keep))
     if n < MIN_PAIR_ROWS:
         return None, None, n
-    r = _pearson(a.values[keep], b.values[keep])
-    rho = _pearson(_ranks_within(a, keep), _ranks_within(b, keep))
+    x, y, work = s.x[:n], s.y[:n], s.work[:n]
+    r = _pearson(np.compress(keep, a.values, out=x), np.compress(keep, b.values, out=y), work)
+    rho = _pearson(_ranks_within(a, keep, x, s), _ranks_within(b, keep, y, s), work)
     return r, rho, n
 
 
@@ -142,19 +184,25 @@ def cramers_v(a: np.ndarray, b: np.ndarray) -> tuple[float | None, int]:
     return min(1.0, math.sqrt(phi2_corrected / denominator)), n
 
 
-def correlation_ratio(codes: np.ndarray, values: _Numeric) -> tuple[float | None, int]:
+def correlation_ratio(
+    codes: np.ndarray, values: _Numeric, scratch: _Scratch | None = None
+) -> tuple[float | None, int]:
     """eta: sqrt(between-category sum of squares / total sum of squares)."""
-    keep = (codes >= 0) & values.finite
-    c, y = codes[keep], values.values[keep]
-    n = len(y)
+    s = scratch or _Scratch(len(codes))
+    keep = np.greater_equal(codes, 0, out=s.keep[: len(codes)])
+    np.logical_and(keep, values.finite, out=keep)
+    n = int(np.count_nonzero(keep))
     if n < MIN_PAIR_ROWS:
         return None, n
+    c = np.compress(keep, codes, out=s.codes[:n])
+    y = np.compress(keep, values.values, out=s.y[:n])
     counts = np.bincount(c)
     sums = np.bincount(c, weights=y)
     present = counts > 0
     means = sums[present] / counts[present]
     grand = y.mean()
-    total = float(((y - grand) ** 2).sum())
+    deviations = np.subtract(y, grand, out=s.work[:n])
+    total = float(np.square(deviations, out=deviations).sum())
     if total == 0:
         return None, n
     between = float((counts[present] * (means - grand) ** 2).sum())
@@ -178,8 +226,15 @@ def compute_correlations(
         mixed_pairs = [(a, b) for a in categorical for b in numeric]
         # one task per first column: a task per pair costs more in handing over than the
         # pair's arithmetic on a sample of this size
+        scratches = threading.local()
+
+        def scratch() -> _Scratch:
+            if not hasattr(scratches, "buffers"):
+                scratches.buffers = _Scratch(sample.height)
+            return scratches.buffers
+
         numeric_results = pool.map(
-            lambda chunk: [numeric_pair(nums[a], nums[b]) for a, b in chunk],
+            lambda chunk: [numeric_pair(nums[a], nums[b], scratch()) for a, b in chunk],
             _by_first(numeric_pairs),
         )
         categorical_results = pool.map(
@@ -187,7 +242,7 @@ def compute_correlations(
             _by_first(categorical_pairs),
         )
         mixed_results = pool.map(
-            lambda chunk: [correlation_ratio(cats[a], nums[b]) for a, b in chunk],
+            lambda chunk: [correlation_ratio(cats[a], nums[b], scratch()) for a, b in chunk],
             _by_first(mixed_pairs),
         )
         numeric_values = [v for chunk in numeric_results for v in chunk]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -61,13 +61,22 @@ class Branch:
     work: ColumnWork
     kind: str
     grouped: str
-    """The GROUP BY itself: key, n, h, tn, measures t0..., extras e0..."""
+    """The GROUP BY itself: key, n and whichever of h, tn, measures t0... and extras e0...
+    vary (the others are in ``constants``)."""
     limit: int | None
     """Keep only the top groups by rows (and count all groups), or every group."""
     n_measures: int
     holdout: bool = False
     """Whether the groups count their holdout rows (see ``counts_holdout``); without, ``h``
     and the unseen counts are 0."""
+    constants: dict[str, str] = field(default_factory=dict)
+    """Columns of every group that are the same literal (``h`` without ``holdout``, ``tn``
+    without a target, unused extras): added after grouping, so the groups (and the
+    materialised ones above all) do not carry them."""
+
+    def _column(self, name: str) -> str:
+        constant = self.constants.get(name)
+        return name if constant is None else f"{constant} AS {name}"
 
     def parts(self, name: str) -> tuple[str | None, str]:
         """(common table expression or None, SELECT) of this branch; ``name`` names the CTE.
@@ -78,11 +87,12 @@ class Branch:
         the holdout part. (Window functions over all groups cost about twice as much.)
         """
         i = self.work.index
-        outer = "".join(f", t{j}" for j in range(self.n_measures))
-        outer += "".join(f", e{j}" for j in range(EXTRAS))
+        names = ["h", "tn", *(f"t{j}" for j in range(self.n_measures))]
+        names += [f"e{j}" for j in range(EXTRAS)]
+        outer = "".join(f", {self._column(n)}" for n in names)
         if self.limit is None:
             return None, (
-                f"SELECT {i} AS i, key::VARCHAR AS k, n, h, tn{outer}, 0 AS groups, "
+                f"SELECT {i} AS i, key::VARCHAR AS k, n{outer}, 0 AS groups, "
                 f"0 AS unseen, 0 AS unseen_rows FROM ({self.grouped})"
             )
         cte = f"{name} AS MATERIALIZED ({self.grouped})"
@@ -92,7 +102,7 @@ class Branch:
             else "0 AS unseen, 0 AS unseen_rows"
         )
         select = (
-            f"SELECT {i} AS i, key::VARCHAR AS k, n, h, tn{outer}, groups, unseen, unseen_rows "
+            f"SELECT {i} AS i, key::VARCHAR AS k, n{outer}, groups, unseen, unseen_rows "
             f"FROM (SELECT * FROM {name} ORDER BY n DESC, key LIMIT {int(self.limit)}), "
             f"(SELECT count(*) AS groups, {unseen} FROM {name}) "
             "ORDER BY n DESC, key"
@@ -114,16 +124,18 @@ def _branch(
     """One column's GROUP BY: every group carries its rows, holdout rows (with ``holdout``,
     else 0), rows with a target, the target's measures and ``extras`` (histogram outlier
     counts)."""
-    measures = "".join(f", {sql} AS t{j}" for j, sql in enumerate(agg.sql))
-    extra = [*extras, *["0"] * (EXTRAS - len(extras))]
-    extra_sql = "".join(f", {sql} AS e{j}" for j, sql in enumerate(extra))
-    h = f"count_if({agg.holdout})" if holdout else "0"
-    grouped = (
-        f"SELECT {key} AS key, count(*) AS n, {h} AS h, "
-        f"{agg.count_sql} AS tn{measures}{extra_sql} FROM {quote_ident(table)} WHERE {where} "
-        "GROUP BY 1"
+    columns = {"h": f"count_if({agg.holdout})" if holdout else "0", "tn": agg.count_sql}
+    columns.update((f"t{j}", sql) for j, sql in enumerate(agg.sql))
+    columns.update((f"e{j}", sql) for j, sql in enumerate([*extras, *["0"] * EXTRAS][:EXTRAS]))
+    constants = {name: sql for name, sql in columns.items() if sql == "0"}
+    varying = "".join(
+        f", {sql} AS {name}" for name, sql in columns.items() if name not in constants
     )
-    return Branch(c, kind, grouped, limit, len(agg.sql), holdout)
+    grouped = (
+        f"SELECT {key} AS key, count(*) AS n{varying} FROM {quote_ident(table)} "
+        f"WHERE {where} GROUP BY 1"
+    )
+    return Branch(c, kind, grouped, limit, len(agg.sql), holdout, constants)
 
 
 def counts_holdout(c: ColumnWork) -> bool:

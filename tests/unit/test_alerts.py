@@ -309,3 +309,44 @@ def test_every_kind_has_a_rank() -> None:
     from app.domain.profile import AlertKind
 
     assert sorted(KIND_ORDER) == sorted(get_args(AlertKind))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.r_[np.full(40, -999.0), np.round(np.random.default_rng(1).normal(50, 10, 4000), 2)],
+        np.r_[np.round(np.random.default_rng(2).normal(50, 10, 4000), 2), np.full(30, 99999.0)],
+        np.r_[np.random.default_rng(3).integers(0, 10**6, 4000), np.full(25, -1)],
+        np.r_[np.zeros(3), -np.zeros(3), np.random.default_rng(4).integers(1, 9, 50) * 1.0],
+        np.r_[np.full(7, np.nan), np.full(12, 1e9), np.random.default_rng(5).normal(size=900)],
+        np.arange(8.0),
+    ],
+)
+def test_extremes_from_the_ends_of_the_counts_match_counting_all(values: np.ndarray) -> None:
+    """The extreme-value detector of a number column counted on the sample reads only the
+    rows at both ends (``_extreme_rows``), and finds what counting every value finds."""
+    from app.services import suggest
+    from app.services.alert_rules import _extreme_rows
+
+    for dtype in (pl.Float64, pl.Float32, pl.Int64):
+        if dtype == pl.Int64 and not np.all(np.isfinite(values) & (values == np.round(values))):
+            continue
+        frame = pl.DataFrame({"x": values}).with_columns(pl.col("x").cast(dtype))
+        frame = frame.with_columns(
+            pl.when(pl.int_range(pl.len()) % 13 == 5).then(None).otherwise("x").alias("x")
+        )
+
+        def numbers(rows: pl.DataFrame) -> pl.DataFrame:
+            counts = suggest.value_counts(rows, "x")
+            counts = counts.with_columns(pl.col(suggest.V).cast(pl.String))
+            return counts.with_columns(pl.col(suggest.V).cast(pl.Float64))
+
+        every, ends = numbers(frame), numbers(_extreme_rows(frame, "x"))
+        assert ends.height <= every.height
+        assert suggest.extremes_in_counts("x", ends) == suggest.extremes_in_counts("x", every)
+        ordered = every.filter(pl.col(suggest.V).is_not_nan()).sort(suggest.V)
+        kept = ends.filter(pl.col(suggest.V).is_not_nan()).sort(suggest.V)
+        if ordered.height > 10:
+            assert kept.head(5).equals(ordered.head(5)) and kept.tail(5).equals(ordered.tail(5))
+        else:
+            assert kept.equals(ordered)

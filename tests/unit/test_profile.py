@@ -813,3 +813,38 @@ def test_scatter_partner_is_the_target_or_the_most_correlated_column(
     )
     assert bikes_profile.scatter_partner("cnt") == strongest
     assert adult_profile.scatter_partner("workclass") is None
+
+
+def test_pairs_sharing_scratch_buffers_match_scipy() -> None:
+    """Pairs computed one after another in the same scratch buffers (as a worker thread does)
+    give what fresh buffers and scipy give: nothing of one pair leaks into the next."""
+    from app.services.correlations import (
+        _codes,
+        _numeric,
+        _Scratch,
+        correlation_ratio,
+        numeric_pair,
+    )
+
+    rng = np.random.default_rng(21)
+    n = 3_000
+    columns = {
+        "ties": rng.integers(0, 12, n).astype(float),
+        "smooth": rng.normal(size=n),
+        "zeros": np.where(rng.random(n) < 0.3, -0.0, rng.integers(-3, 4, n).astype(float)),
+        "sparse": np.where(rng.random(n) < 0.4, np.nan, rng.exponential(size=n)),
+    }
+    columns["ties"][rng.random(n) < 0.1] = np.nan
+    columns["smooth"][:5] = np.inf
+    frame = pl.DataFrame(columns)
+    numbers = {name: _numeric(frame[name]) for name in columns}
+    codes = _codes(pl.Series(rng.choice(["a", "b", "c", None], n)))
+    scratch = _Scratch(n)
+    for a, b in itertools.permutations(columns, 2):
+        shared = numeric_pair(numbers[a], numbers[b], scratch)
+        assert shared == numeric_pair(numbers[a], numbers[b])
+        x, y = columns[a], columns[b]
+        keep = np.isfinite(x) & np.isfinite(y)
+        r, rho = sps.pearsonr(x[keep], y[keep]).statistic, sps.spearmanr(x[keep], y[keep]).statistic
+        assert shared == (pytest.approx(r, abs=1e-12), pytest.approx(rho, abs=1e-12), keep.sum())
+        assert correlation_ratio(codes, numbers[b], scratch) == correlation_ratio(codes, numbers[b])
