@@ -36,7 +36,8 @@ import pyarrow as pa
 from app.domain.metrics import TaskType
 from app.errors import MlwbError
 from app.services.bundle import Bundle, Prediction, load_bundle
-from app.services.prediction_log import BatchSummary, PredictionLog
+from app.services.prediction_log import PredictionLog
+from app.services.prediction_summary import BatchSummary
 from storage.artifacts import TEMP_PREFIX
 
 FORMATS = {

@@ -407,7 +407,7 @@ def test_a_scored_file_is_added_to_the_prediction_log(
 def test_a_chunk_summary_from_arrays_equals_the_one_from_frames(
     loaded: bd.Bundle, frame: pl.DataFrame
 ) -> None:
-    from app.services.prediction_log import BatchSummary
+    from app.services.prediction_summary import BatchSummary
 
     rows = frame.head(700).with_columns(
         age=pl.when(pl.int_range(0, 700) % 50 == 0).then(None).otherwise(pl.col("age"))

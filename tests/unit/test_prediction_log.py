@@ -30,14 +30,8 @@ from app.runtime.contract import (
     Manifest,
 )
 from app.runtime.predictor import MODEL, Bundle
-from app.services.prediction_log import (
-    HISTOGRAM_BINS,
-    BatchSummary,
-    PredictionLog,
-    log_directory,
-    read_log,
-    read_rows,
-)
+from app.services.prediction_log import PredictionLog, log_directory, read_log, read_rows
+from app.services.prediction_summary import HISTOGRAM_BINS, BatchSummary
 from storage.db import ProjectStore
 
 
@@ -252,7 +246,7 @@ def test_served_requests_are_summarised_as_a_frame_would_summarise_them(
     """Each served request of a flush gets the summary the pandas path (``BatchSummary``
     over a frame of its rows) gives it, odd values included, though the flush computes all
     of them at once in a group-by."""
-    from app.services.prediction_log import _cell
+    from app.services.prediction_summary import logged_value
 
     odd: list[dict[str, Any]] = [
         {"x1": 0.5, "x2": "7.5", "c": "a"},
@@ -274,7 +268,7 @@ def test_served_requests_are_summarised_as_a_frame_would_summarise_them(
     for records, got, summary in zip(requests, results, summaries, strict=True):
         frame = pd.DataFrame(
             {
-                c.name: [_cell(r.get(c.name), c.kind) for r in records]
+                c.name: [logged_value(r.get(c.name), c.kind) for r in records]
                 for c in bundle.contract.columns
             }
         )
