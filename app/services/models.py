@@ -24,6 +24,7 @@ from app.runtime.safe_load import TRUSTED, load_skops
 from app.services import browse
 from app.services import training as tr
 from app.services.features import build_pipeline, feature_names
+from app.services.fit_threads import fit_threads
 from app.services.sm_estimators import summary_text
 from storage import datasets as ds
 from storage import repositories as repo
@@ -90,7 +91,8 @@ def choose(store: ProjectStore, run_id: int) -> ChosenModel:
     # The same seeded row limit as in cross-validation.
     rows = tr.subsample_rows(np.arange(len(data.y)), spec.row_limit, run.seed)
     started = time.perf_counter()
-    pipeline.fit(data.X.iloc[rows], data.y[rows])
+    with fit_threads(pipeline):
+        pipeline.fit(data.X.iloc[rows], data.y[rows])
     seconds = time.perf_counter() - started
     path = model_path(store, run_id)
     size, digest = save_model(pipeline, path)
@@ -216,7 +218,8 @@ def fit_for_summary(store: ProjectStore, run: Run) -> tuple[Any, list[str]]:
     spec = CANDIDATES[run.candidate]
     pipeline = build_pipeline(spec, run.params, data.task, run.seed, data.features)
     rows = tr.subsample_rows(np.arange(len(data.y)), spec.row_limit, run.seed)
-    pipeline.fit(data.X.iloc[rows], data.y[rows])
+    with fit_threads(pipeline):
+        pipeline.fit(data.X.iloc[rows], data.y[rows])
     return pipeline, feature_names(pipeline)
 
 

@@ -47,6 +47,7 @@ from app.domain.training import (
 from app.errors import MlwbError
 from app.services import browse, scoring
 from app.services.features import FeatureSet, build_pipeline, feature_set, select_sql
+from app.services.fit_threads import fit_threads
 from app.services.roles import column_roles
 from storage import datasets as ds
 from storage import profiles
@@ -629,7 +630,8 @@ def cross_validate_config(
                 subsample = len(used)
             model = clone(template)
             t0 = time.perf_counter()
-            model.fit(data.X.iloc[used], data.y[used])
+            with fit_threads(model):
+                model.fit(data.X.iloc[used], data.y[used])
             fit_s = time.perf_counter() - t0
             X_valid = data.X.iloc[valid_idx]
             t1 = time.perf_counter()
